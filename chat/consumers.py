@@ -1,0 +1,222 @@
+"""The websocket: checks who is asking and for what, then hands work to the generation.
+
+The protocol is in docs/protocol.md. Every refusal is an `error` frame; the socket stays.
+"""
+
+from __future__ import annotations
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from chat import generation, upstream
+from chat.models import Conversation, Message, title_from_message
+from chat.render import render_plain_text
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+NOT_FOUND = FrameError("not_found", "That conversation does not exist.")
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        if not self.scope["user"].is_authenticated:
+            await self.close(code=4401)  # before accept: the handshake is refused
+            return
+        self.conversation_id: int | None = None
+        # Per reply, the last seq this socket has already sent (through a snapshot).
+        self.sent_seq: dict[int, int] = {}
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "conversation_id", None) is not None:
+            await self.channel_layer.group_discard(
+                generation.group_name(self.conversation_id), self.channel_name
+            )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            await self.handle(self.parse(text_data))
+        except FrameError as exc:
+            await self.send_json({"type": "error", "code": exc.code, "message": str(exc)})
+
+    def parse(self, text_data: str | None) -> dict:
+        # Room for a full message after JSON escaping, and no more.
+        if text_data is not None and len(text_data) > 8 * settings.CHAT_MAX_MESSAGE_CHARS + 1024:
+            raise FrameError("too_long", self._too_long_text())
+        try:
+            frame = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            raise FrameError("bad_json", "Frames must be JSON objects.")
+        return frame
+
+    async def handle(self, frame: dict) -> None:
+        handlers = {
+            "open": self.open,
+            "send": self.send_message,
+            "stop": self.stop,
+            "retry": self.retry,
+        }
+        handler = handlers.get(frame.get("type"))
+        if handler is None:
+            raise FrameError("unknown_type", f"Unknown frame type {frame.get('type')!r}.")
+        await handler(frame)
+
+    # --- frames from the browser -------------------------------------------------------
+
+    async def open(self, frame: dict) -> None:
+        conversation = await self.owned_conversation(conversation_id(frame))
+        await self.subscribe(conversation.pk)
+        messages = await visible_messages(conversation)
+        await self.send_json(
+            {"type": "history", "conversation": conversation.pk, "messages": messages}
+        )
+        await self.send_snapshot(conversation.pk)
+
+    async def send_message(self, frame: dict) -> None:
+        content = frame.get("content")
+        if not isinstance(content, str):
+            raise FrameError("bad_frame", "A message needs its text in `content`.")
+        if not content.strip():
+            raise FrameError("empty", "Type a message first.")
+        if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
+            raise FrameError("too_long", self._too_long_text())
+        if frame.get("conversation") is None:
+            conversation = await create_conversation(self.scope["user"], content)
+            await self.subscribe(conversation.pk)
+            await self.send_json({"type": "conversation", "conversation": conversation.as_dict()})
+        else:
+            conversation = await self.owned_conversation(conversation_id(frame))
+            if self.conversation_id != conversation.pk:
+                await self.subscribe(conversation.pk)
+            if generation.get(conversation.pk):
+                raise FrameError("busy", "Wait for the reply to finish, or stop it first.")
+        user_message = await save_user_message(conversation, content)
+        await generation.publish(
+            conversation.pk,
+            {"type": "message", "conversation": conversation.pk, "message": user_message},
+        )
+        await self.start_reply(conversation)
+
+    async def stop(self, frame: dict) -> None:
+        pk = self.require_open(frame)
+        generation.stop(pk)
+
+    async def retry(self, frame: dict) -> None:
+        pk = self.require_open(frame)
+        if generation.get(pk):
+            raise FrameError("busy", "A reply is already being written.")
+        conversation = await self.owned_conversation(pk)
+        if not await can_retry(conversation):
+            raise FrameError(
+                "nothing_to_retry", "The last reply finished; there is nothing to retry."
+            )
+        await self.start_reply(conversation)
+
+    # --- events from the conversation's group ----------------------------------------
+
+    async def chat_event(self, message: dict) -> None:
+        event = message["event"]
+        if event["type"] == "frame" and event["seq"] <= self.sent_seq.get(event["message"], 0):
+            return  # already in the snapshot this socket was sent
+        await self.send_json(event)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    async def subscribe(self, pk: int) -> None:
+        if self.conversation_id is not None:
+            await self.channel_layer.group_discard(
+                generation.group_name(self.conversation_id), self.channel_name
+            )
+        self.conversation_id = pk
+        self.sent_seq = {}
+        await self.channel_layer.group_add(generation.group_name(pk), self.channel_name)
+
+    async def send_snapshot(self, pk: int) -> None:
+        # No await between reading the snapshot and noting its seq: frames already queued
+        # for this socket are then dropped as duplicates, later ones carry on from it.
+        running = generation.get(pk)
+        if running is None or not running.message_id:
+            return  # nothing written yet: its `message` event is still to come
+        snapshot = running.snapshot()
+        self.sent_seq[running.message_id] = snapshot["seq"]
+        await self.send_json(snapshot)
+
+    async def start_reply(self, conversation: Conversation) -> None:
+        try:
+            await generation.start(conversation, self.upstream())
+        except generation.Busy:
+            raise FrameError("busy", "A reply is already being written.") from None
+
+    async def owned_conversation(self, pk: int) -> Conversation:
+        conversation = await find_conversation(self.scope["user"], pk)
+        if conversation is None:
+            raise NOT_FOUND
+        return conversation
+
+    def require_open(self, frame: dict) -> int:
+        pk = conversation_id(frame)
+        if pk != self.conversation_id:
+            raise FrameError("not_open", "Open the conversation first.")
+        return pk
+
+    def upstream(self) -> upstream.Upstream:
+        return upstream.configured_upstream(self.scope.get("server"))
+
+    @staticmethod
+    def _too_long_text() -> str:
+        return f"Messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters."
+
+
+def conversation_id(frame: dict) -> int:
+    value = frame.get("conversation")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FrameError("bad_frame", "`conversation` must be a conversation id.")
+    return value
+
+
+@database_sync_to_async
+def find_conversation(user, pk: int) -> Conversation | None:
+    return Conversation.objects.owned_by(user).filter(pk=pk).first()
+
+
+@database_sync_to_async
+def create_conversation(user, first_message: str) -> Conversation:
+    return Conversation.objects.create(
+        user=user, title=title_from_message(first_message), model=settings.CHAT_MODEL
+    )
+
+
+@database_sync_to_async
+def save_user_message(conversation: Conversation, content: str) -> dict:
+    message = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=content,
+        html=render_plain_text(content),
+    )
+    conversation.touch()
+    return message.as_dict()
+
+
+@database_sync_to_async
+def visible_messages(conversation: Conversation) -> list[dict]:
+    generation.mark_dead_replies(conversation)
+    return [m.as_dict() for m in conversation.messages.exclude(role=Message.Role.SYSTEM)]
+
+
+@database_sync_to_async
+def can_retry(conversation: Conversation) -> bool:
+    last = conversation.messages.exclude(role=Message.Role.SYSTEM).last()
+    return last is not None and not (
+        last.role == Message.Role.ASSISTANT and last.status == Message.Status.COMPLETE
+    )

@@ -1,0 +1,250 @@
+"""The one place that talks to the model provider: an OpenAI-compatible chat completions API.
+
+Every failure becomes an `UpstreamError` whose text is a plain sentence for the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+
+from chat.assembler import Progress, StreamAssembler, StreamError, assemble_response
+from chat.sse import aiter_sse
+
+log = logging.getLogger(__name__)
+
+# How much of an error body to read: enough for the provider's message, bounded because it
+# is untrusted.
+ERROR_BODY_LIMIT = 16_384
+
+
+class UpstreamError(Exception):
+    """The reply could not be had; str() says why in plain words."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    base_url: str
+    api_key: str = ""
+
+    @property
+    def completions_url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+
+def configured_upstream(server: tuple[str, int] | None = None) -> Upstream:
+    """The upstream from settings; in demo mode, this very server's demo endpoint."""
+    if settings.CHAT_DEMO_MODE:
+        host, port = server or ("127.0.0.1", 8000)
+        if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - a bind-all address, reached via loopback
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return Upstream(base_url=f"http://{host}:{port}/demo/v1")
+    return Upstream(base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY)
+
+
+# One client per process (per event loop: a pool cannot outlive the loop it was made on).
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def shared_client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        for old_loop in [old for old in _clients if old.is_closed()]:
+            del _clients[old_loop]
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=settings.CHAT_CONNECT_TIMEOUT,
+                read=settings.CHAT_READ_TIMEOUT,
+                write=settings.CHAT_CONNECT_TIMEOUT,
+                pool=settings.CHAT_CONNECT_TIMEOUT,
+            ),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        _clients[loop] = client
+    return client
+
+
+def request_body(messages: list[dict], model: str, *, stream: bool = True) -> dict:
+    body: dict = {"model": model, "messages": messages, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+async def stream_completion(
+    upstream: Upstream, messages: list[dict], model: str, assembler: StreamAssembler
+) -> AsyncIterator[Progress]:
+    """Stream one completion, feeding `assembler` and yielding what each event added.
+
+    When this ends without raising, `assembler.result()` is the whole reply.
+    """
+    body = request_body(messages, model)
+    try:
+        async with shared_client().stream(
+            "POST", upstream.completions_url, json=body, headers=upstream.headers()
+        ) as response:
+            if response.status_code != 200:
+                raise UpstreamError(await _describe_status(response))
+            if response.headers.get("content-type", "").startswith("application/json"):
+                # A server that ignores stream=true answers in one piece: same result.
+                whole = assemble_response(await _read_json(response))
+                yield assembler.feed(_as_chunk(whole))
+                assembler.done = True
+                return
+            async for progress in _read_events(response, assembler):
+                yield progress
+    except UpstreamError:
+        raise
+    except StreamError as exc:
+        raise UpstreamError(str(exc)) from exc
+    except httpx.ConnectError as exc:
+        raise UpstreamError(
+            f"Could not connect to the model provider at {upstream.host}. "
+            "Check OPENAI_BASE_URL and that the server is running."
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise UpstreamError(
+            f"The model provider at {upstream.host} did not answer in time."
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError(
+            "The connection to the model provider broke before the reply finished."
+        ) from exc
+
+
+async def _read_events(
+    response: httpx.Response, assembler: StreamAssembler
+) -> AsyncIterator[Progress]:
+    events = aiter_sse(response.aiter_bytes())
+    idle = settings.CHAT_IDLE_TIMEOUT
+    while not assembler.done:
+        try:
+            # Only parsed events count as progress: keep-alive comments never reach here.
+            async with asyncio.timeout(idle):
+                event = await anext(events)
+        except StopAsyncIteration:
+            raise UpstreamError(
+                "The model provider closed the connection before the reply finished."
+            ) from None
+        except TimeoutError:
+            raise UpstreamError(
+                f"The model provider stopped sending for {idle:g} seconds, so the reply was ended."
+            ) from None
+        progress = assembler.feed_data(event.data)
+        if not assembler.done:
+            yield progress
+
+
+async def complete(upstream: Upstream, messages: list[dict], model: str) -> dict:
+    """One completion with stream=false, in the same shape as an assembled stream."""
+    try:
+        response = await shared_client().post(
+            upstream.completions_url,
+            json=request_body(messages, model, stream=False),
+            headers=upstream.headers() | {"Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            raise UpstreamError(await _describe_status(response))
+        return assemble_response(await _read_json(response))
+    except StreamError as exc:
+        raise UpstreamError(str(exc)) from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"The model provider at {upstream.host} could not be reached.") from exc
+
+
+async def _read_json(response: httpx.Response) -> dict:
+    raw = await response.aread()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise UpstreamError("The model provider sent a reply that is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise UpstreamError("The model provider sent a reply of an unexpected shape.")
+    return body
+
+
+def _as_chunk(whole: dict) -> dict:
+    """A non-streamed response as one stream chunk, so both go through the assembler."""
+    return {
+        **{key: whole[key] for key in ("id", "created", "model", "usage") if key in whole},
+        "choices": [
+            {
+                "index": choice["index"],
+                "delta": {
+                    key: value
+                    for key, value in choice["message"].items()
+                    if key in {"role", "content", "refusal"}
+                }
+                | (
+                    {
+                        "tool_calls": [
+                            {"index": i, **call}
+                            for i, call in enumerate(choice["message"]["tool_calls"])
+                        ]
+                    }
+                    if choice["message"].get("tool_calls")
+                    else {}
+                ),
+                "finish_reason": choice["finish_reason"],
+            }
+            for choice in whole["choices"]
+        ],
+    }
+
+
+STATUS_MESSAGES = {
+    400: "The model provider refused the request (400 Bad Request).",
+    401: "The model provider rejected the API key (401 Unauthorized). Check OPENAI_API_KEY.",
+    403: "The model provider refused access (403 Forbidden). Check the API key's permissions.",
+    404: "The model provider does not know this model or endpoint (404 Not Found). "
+    "Check CHAT_MODEL and OPENAI_BASE_URL.",
+    408: "The model provider timed out (408).",
+    413: "The conversation is too long for the model provider (413).",
+    429: "The model provider is rate-limiting requests (429 Too Many Requests). "
+    "Wait a moment and retry.",
+}
+
+
+async def _describe_status(response: httpx.Response) -> str:
+    status = response.status_code
+    detail = ""
+    try:
+        raw = b""
+        async for piece in response.aiter_bytes():
+            raw += piece
+            if len(raw) >= ERROR_BODY_LIMIT:
+                break
+        body = json.loads(raw[:ERROR_BODY_LIMIT])
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        if isinstance(message, str):
+            detail = " ".join(message.split())[:300]
+    except (ValueError, httpx.HTTPError):
+        pass
+    if status in STATUS_MESSAGES:
+        text = STATUS_MESSAGES[status]
+    elif status >= 500:
+        text = f"The model provider had a server error ({status}). Retry in a moment."
+    else:
+        text = f"The model provider answered with an unexpected status ({status})."
+    return f"{text} It said: {detail}" if detail else text

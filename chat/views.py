@@ -1,0 +1,63 @@
+"""The chat pages. Thin: the work happens in the models and the generation."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from chat import generation
+from chat.models import Conversation
+
+
+def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+    messages = []
+    if conversation is not None:
+        generation.mark_dead_replies(conversation)
+        messages = list(conversation.messages.exclude(role="system"))
+    return render(
+        request,
+        "chat/chat.html",
+        {
+            "conversation": conversation,
+            "conversations": Conversation.objects.owned_by(request.user),
+            "chat_messages": messages,
+            "demo_mode": settings.CHAT_DEMO_MODE,
+            "page_data": {
+                "conversation": conversation.pk if conversation else None,
+                "wsPath": "/ws/chat/",
+                "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
+            },
+        },
+    )
+
+
+@login_required
+def new_conversation(request: HttpRequest) -> HttpResponse:
+    return _page(request, None)
+
+
+@login_required
+def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    # Another user's conversation answers exactly as a missing one.
+    return _page(request, get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk))
+
+
+@login_required
+@require_POST
+def rename(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
+    title = " ".join(request.POST.get("title", "").split())[:200]
+    if title:
+        conv.title = title
+        conv.save(update_fields=["title"])
+    return redirect(conv)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
+    generation.stop(conv.pk)
+    conv.delete()
+    return redirect("chat:new")
