@@ -1,0 +1,64 @@
+import os
+
+import pytest
+from django.test import Client
+
+from tests.upstream_server import FakeUpstream
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip locally with a reason when a service is missing; in CI, fail instead."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: required services must be present)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def fast_settings(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CHAT_FRAME_INTERVAL = 0.01
+    settings.CHAT_CHECKPOINT_INTERVAL = 0.2
+    settings.CHAT_IDLE_TIMEOUT = 3.0
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return settings
+
+
+@pytest.fixture
+def upstream(settings):
+    server = FakeUpstream().start()
+    settings.CHAT_DEMO_MODE = False
+    settings.OPENAI_BASE_URL = server.url
+    settings.OPENAI_API_KEY = "sk-test-key"
+    settings.CHAT_MODEL = "test-model"
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    """The user who must NOT see alice's conversations."""
+    return django_user_model.objects.create_user("bob", password="bob-password")
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@pytest.fixture(autouse=True)
+def forget_replies():
+    """Each test starts with no reply registered as running in this process."""
+    from chat import generation
+
+    yield
+    generation._running.clear()

@@ -1,0 +1,114 @@
+"""A real daphne serving the site, started as its own process, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class LiveSite:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen
+    log: Path
+
+    def manage(self, *args: str, stdin: str | None = None) -> str:
+        return manage(self.env, *args, stdin=stdin)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def start_site(workdir: Path, extra_env: dict[str, str]) -> LiveSite:
+    """Migrate a fresh database, collect static files, and start daphne with DEBUG off."""
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OPENAI_", "CHAT_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
+    env |= {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "live-test-secret-key-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "STATIC_ROOT": str(workdir / "static"),
+        "CHAT_FRAME_INTERVAL": "0.05",
+        "CHAT_DEMO_DELAY": "0.02",
+        **extra_env,
+    }
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput")
+    log = workdir / "daphne.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "chatsite.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    site = LiveSite(url=f"http://127.0.0.1:{port}", env=env, process=process, log=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return site
+        except OSError:
+            time.sleep(0.1)
+    site.stop()
+    raise RuntimeError(f"daphne did not start:\n{log.read_text()}")
+
+
+def create_user(site: LiveSite, username: str, password: str, *, staff: bool = False) -> None:
+    site.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; import sys; U = get_user_model(); "
+        f"U.objects.{'create_superuser' if staff else 'create_user'}"
+        f"({username!r}, password={password!r})",
+    )

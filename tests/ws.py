@@ -1,0 +1,86 @@
+"""Drive the real ASGI application's websocket the way the browser does."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from chatsite.asgi import application
+from tests.conftest import session_cookie
+
+
+class Socket:
+    def __init__(self, cookie: str | None, origin: str = "http://localhost") -> None:
+        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+        if cookie:
+            headers.append((b"cookie", f"sessionid={cookie}".encode()))
+        self.communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+
+    @classmethod
+    async def open_as(cls, user, origin: str = "http://localhost") -> Socket:
+        socket = cls(await sync_to_async(session_cookie)(user), origin)
+        connected, _ = await socket.communicator.connect()
+        assert connected, "the socket was refused"
+        return socket
+
+    async def send(self, frame: dict) -> None:
+        await self.communicator.send_json_to(frame)
+
+    async def send_text(self, text: str) -> None:
+        await self.communicator.send_to(text_data=text)
+
+    async def recv(self, timeout: float = 5) -> dict:
+        return await self.communicator.receive_json_from(timeout=timeout)
+
+    async def recv_until(self, predicate, timeout: float = 10) -> list[dict]:
+        """Every frame up to and including the first that matches."""
+        frames = []
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.recv(timeout)
+                frames.append(frame)
+                if predicate(frame):
+                    return frames
+
+    async def recv_reply_end(self, timeout: float = 10) -> list[dict]:
+        return await self.recv_until(
+            lambda f: f["type"] == "frame" and f["status"] != "streaming", timeout
+        )
+
+    async def nothing(self, timeout: float = 0.2) -> bool:
+        return await self.communicator.receive_nothing(timeout=timeout)
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+@dataclass
+class ReplyView:
+    """The browser's copy of one reply, built by applying frames as docs/protocol.md says."""
+
+    blocks: list[str] = field(default_factory=list)
+    tail: str = ""
+    pending: str = ""
+    last_seq: int = 0
+    status: str = "streaming"
+    applied: int = 0
+
+    def apply(self, frame: dict) -> None:
+        if frame["seq"] <= self.last_seq:
+            return
+        assert frame["start"] <= len(self.blocks), f"gap: {frame['start']} > {len(self.blocks)}"
+        self.blocks[frame["start"] :] = frame["blocks"]
+        self.tail, self.pending = frame["tail"], frame["pending"]
+        self.last_seq, self.status = frame["seq"], frame["status"]
+        self.applied += 1
+
+    @property
+    def html(self) -> str:
+        return "".join(self.blocks) + self.tail
+
+
+def frames_of(frames: list[dict]) -> list[dict]:
+    return [f for f in frames if f["type"] == "frame"]
