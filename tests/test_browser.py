@@ -1,0 +1,209 @@
+"""A person in a real Chromium, against a real daphne, with a real upstream over HTTP."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+
+import pytest
+
+from tests.conftest import require_service
+from tests.live import create_user, start_site
+from tests.upstream_server import FakeUpstream, text_reply
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+CODE_REPLY = (
+    "## A long answer\n\n"
+    + "".join(f"Paragraph {i} says something useful about streaming.\n\n" for i in range(8))
+    + '```python\ndef greet(name: str) -> str:\n    return f"Hello {name}"\n```\n\n'
+    + "".join(f"- point {i}\n" for i in range(6))
+    + "\nThe end.\n"
+)
+
+
+def pieces(text: str, size: int = 6) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_service(
+        shutil.which("chromium") is not None,
+        "Debian's chromium is not installed (apt-get install chromium)",
+    )
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = FakeUpstream().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, upstream):
+    live = start_site(
+        tmp_path_factory.mktemp("site"),
+        {
+            "OPENAI_BASE_URL": upstream.url,
+            "OPENAI_API_KEY": "sk-browser",
+            "CHAT_MODEL": "m1",
+        },
+    )
+    create_user(live, "alice", "alice-password-1")
+    create_user(live, "staff", "staff-password-1", staff=True)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def log_in(page, site, username: str = "alice", password: str = "alice-password-1") -> None:
+    page.goto(site.url + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(site.url + "/")
+
+
+def send(page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def reply_text(page) -> str:
+    return page.locator("article[data-role=assistant]").last.inner_text()
+
+
+def test_a_reply_streams_renders_markdown_and_highlights_code(page, site, upstream):
+    upstream.queue(text_reply(pieces(CODE_REPLY), pause=0.02))
+    log_in(page, site)
+    send(page, "Explain streaming")
+
+    page.wait_for_selector("article[data-role=user]:has-text('Explain streaming')")
+    page.wait_for_url(re.compile(r".*/c/\d+/$"))
+    assistant = page.locator("article[data-role=assistant]").last
+    seen_lengths = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = assistant.get_attribute("data-status")
+        seen_lengths.add(len(assistant.inner_text()))
+        if status != "streaming":
+            break
+        time.sleep(0.05)
+    assert assistant.get_attribute("data-status") == "complete"
+    assert len(seen_lengths) >= 5, f"the reply did not grow in steps: {sorted(seen_lengths)}"
+
+    assert assistant.locator("h2", has_text="A long answer").count() == 1
+    code = assistant.locator("div.highlight pre code")
+    assert code.count() == 1
+    assert code.locator("span.k", has_text="def").count() == 1  # Pygments token classes
+    assert assistant.locator("button", has_text="Copy").count() >= 1
+    assert assistant.locator("li", has_text="point 5").count() == 1
+    # The sidebar lists the conversation under the first message's words.
+    assert page.locator("#conv-list", has_text="Explain streaming").count() == 1
+    assert page.errors == []
+
+
+def test_reloading_mid_reply_shows_the_whole_reply_exactly_once(page, site, upstream):
+    upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+    log_in(page, site)
+    send(page, "Write a lot")
+    page.wait_for_url(re.compile(r".*/c/\d+/$"))
+    page.wait_for_selector("article[data-role=assistant] >> text=Paragraph 2")
+    page.reload()
+
+    assistant = page.locator("article[data-role=assistant]").last
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
+    text = assistant.inner_text()
+    for i in range(8):
+        assert text.count(f"Paragraph {i} says") == 1, text
+    assert text.count("The end.") == 1
+    assert page.locator("article[data-role=assistant]").count() == 1
+    assert page.locator("article[data-role=user]").count() == 1
+    assert page.errors == []
+
+
+def test_stop_keeps_the_partial_reply_and_says_so(page, site, upstream):
+    upstream.queue(text_reply([f"word{i} " for i in range(400)], pause=0.03))
+    log_in(page, site)
+    send(page, "Go on forever")
+    page.wait_for_selector("article[data-role=assistant] >> text=word3")
+    page.click("#stop-btn")
+    page.wait_for_selector("article[data-role=assistant][data-status=stopped]")
+    assert "word3" in reply_text(page) and "word399" not in reply_text(page)
+    assert page.locator("article[data-role=assistant] .msg-notice").inner_text().strip() != ""
+
+
+def test_an_upstream_error_is_shown_in_plain_words_with_retry(page, site, upstream):
+    from tests.upstream_server import error_reply
+
+    upstream.queue(error_reply(429, "slow down"), text_reply(["Second ", "try ", "worked."]))
+    log_in(page, site)
+    send(page, "Hello?")
+    page.wait_for_selector("article[data-role=assistant][data-status=error]")
+    assert "rate-limiting" in reply_text(page)
+    page.click("article[data-role=assistant] button.msg-retry")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]")
+    assert "Second try worked." in reply_text(page)
+
+
+def test_staff_find_the_conversation_in_the_admin(page, site, upstream):
+    upstream.queue(text_reply(["Admin ", "can ", "see ", "this."]))
+    log_in(page, site)
+    send(page, "Something to review")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]")
+    page.goto(site.url + "/accounts/login/")
+    page.context.clear_cookies()
+    page.goto(site.url + "/admin/login/")
+    page.fill("input[name=username]", "staff")
+    page.fill("input[name=password]", "staff-password-1")
+    page.press("input[name=password]", "Enter")
+    page.goto(site.url + "/admin/chat/conversation/?q=review")
+    page.click("text=Something to review")
+    transcript = page.locator(".chat-transcript")
+    assert "Admin can see this." in transcript.inner_text()
+    assert "Something to review" in transcript.inner_text()
+
+
+def test_the_demo_model_streams_on_a_fresh_install(browser, tmp_path):
+    demo = start_site(tmp_path, {})  # no key and no base URL: the demo upstream
+    try:
+        create_user(demo, "newcomer", "newcomer-password-1")
+        context = browser.new_context()
+        page = context.new_page()
+        log_in(page, demo, "newcomer", "newcomer-password-1")
+        assert "Demo mode" in page.inner_text("body")
+        send(page, "hello demo")
+        page.wait_for_selector("article[data-role=assistant] >> text=This is the demo model")
+        page.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
+        assert page.locator("article[data-role=assistant] div.highlight").count() == 1
+        context.close()
+    finally:
+        demo.stop()
