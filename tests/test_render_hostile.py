@@ -89,6 +89,10 @@ HOSTILE = [
     "    <script>alert(1)</script>",
     "```\n<script>\n\nalert(1)\n\n</script>",  # never closed
     "&lt;script&gt;alert(1)&lt;/script&gt;",
+    # Deep nesting (lists deep enough to exhaust Python-Markdown's recursion).
+    "*" * 3000 + "x" + "*" * 3000 + "<script>alert(1)</script>",
+    "- " * 500 + "<script>alert(1)</script>",
+    "> " * 500 + "<script>alert(1)</script>",
 ]
 
 FORBIDDEN_TAGS = {
@@ -141,7 +145,7 @@ def streamed(source: str, seed: int = 0) -> list[str]:
     pieces = []
     i = 0
     while i < len(source):
-        step = rng.randint(1, 5)
+        step = rng.randint(1, max(5, len(source) // 100))
         renderer.feed(source[i : i + step])
         i += step
         frame = renderer.frame()
@@ -264,3 +268,10 @@ def test_link_title_cannot_inject_attributes():
     html = render_markdown('[x](http://a.example "\\" onmouseover=alert(1) x=\\"")')
     ((_, attrs),) = [e for e in Elements(html).elements if e[0] == "a"]
     assert {name for name, _ in attrs} == {"href", "title", "target", "rel"}
+
+
+def test_too_deep_nesting_is_shown_as_text():
+    source = "- " * 500 + "<b>x</b>"  # a list in a list in a list...
+    assert render_markdown(source) == "<p>" + "- " * 500 + "&lt;b&gt;x&lt;/b&gt;</p>"
+    # ... and leaves nothing behind for the next render.
+    assert render_markdown("*a*") == "<p><em>a</em></p>"
