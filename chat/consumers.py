@@ -31,9 +31,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)  # before accept: the handshake is refused
             return
         self.conversation_id: int | None = None
-        # Per reply, the last seq this socket has already sent (through a snapshot).
-        self.sent_seq: dict[int, int] = {}
+        self.reset_replies()
         await self.accept()
+
+    def reset_replies(self) -> None:
+        # Per reply: the seq of the snapshot this socket sent (live frames go on after it),
+        # and the live frames held back while its snapshot is on the way.
+        self.snapshot_seq: dict[int, int] = {}
+        self.awaiting_snapshot: dict[int, list[dict]] = {}
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "conversation_id", None) is not None:
@@ -76,11 +81,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def open(self, frame: dict) -> None:
         conversation = await self.owned_conversation(conversation_id(frame))
         await self.subscribe(conversation.pk)
-        messages = await visible_messages(conversation)
+        messages, live = await history(conversation)
         await self.send_json(
             {"type": "history", "conversation": conversation.pk, "messages": messages}
         )
-        await self.send_snapshot(conversation.pk)
+        if live is not None:
+            # Joined the group first, then asked: every frame after the snapshot reaches us.
+            self.awaiting_snapshot[live.pk] = []
+            await generation.request_snapshot(live.writer, self.channel_name)
 
     async def send_message(self, frame: dict) -> None:
         content = frame.get("content")
@@ -98,7 +106,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation = await self.owned_conversation(conversation_id(frame))
             if self.conversation_id != conversation.pk:
                 await self.subscribe(conversation.pk)
-            if generation.get(conversation.pk):
+            if await live_reply(conversation):
                 raise FrameError("busy", "Wait for the reply to finish, or stop it first.")
         user_message = await save_user_message(conversation, content)
         await generation.publish(
@@ -108,14 +116,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.start_reply(conversation)
 
     async def stop(self, frame: dict) -> None:
-        pk = self.require_open(frame)
-        generation.stop(pk)
+        conversation = await self.owned_conversation(self.require_open(frame))
+        live = await live_reply(conversation)
+        if live is not None:
+            await generation.request_stop(live.writer)
 
     async def retry(self, frame: dict) -> None:
-        pk = self.require_open(frame)
-        if generation.get(pk):
+        conversation = await self.owned_conversation(self.require_open(frame))
+        if await live_reply(conversation):
             raise FrameError("busy", "A reply is already being written.")
-        conversation = await self.owned_conversation(pk)
         if not await can_retry(conversation):
             raise FrameError(
                 "nothing_to_retry", "The last reply finished; there is nothing to retry."
@@ -126,9 +135,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_event(self, message: dict) -> None:
         event = message["event"]
-        if event["type"] == "frame" and event["seq"] <= self.sent_seq.get(event["message"], 0):
-            return  # already in the snapshot this socket was sent
+        if event["type"] == "frame":
+            reply = event["message"]
+            held = self.awaiting_snapshot.get(reply)
+            if held is not None:
+                if event["status"] == "streaming":
+                    held.append(event)
+                    return
+                # Finished before its snapshot came: the browser resynchronises from this.
+                del self.awaiting_snapshot[reply]
+            elif event["seq"] <= self.snapshot_seq.get(reply, 0):
+                return  # already in the snapshot this socket was sent
         await self.send_json(event)
+
+    async def chat_snapshot(self, message: dict) -> None:
+        snapshot = message["event"]
+        held = self.awaiting_snapshot.pop(snapshot["message"], None)
+        if held is None:
+            return  # not asked for by this subscription, or overtaken by the reply's end
+        self.snapshot_seq[snapshot["message"]] = snapshot["seq"]
+        await self.send_json(snapshot)
+        for event in held:
+            if event["seq"] > snapshot["seq"]:
+                await self.send_json(event)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -138,18 +167,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 generation.group_name(self.conversation_id), self.channel_name
             )
         self.conversation_id = pk
-        self.sent_seq = {}
+        self.reset_replies()
         await self.channel_layer.group_add(generation.group_name(pk), self.channel_name)
-
-    async def send_snapshot(self, pk: int) -> None:
-        # No await between reading the snapshot and noting its seq: frames already queued
-        # for this socket are then dropped as duplicates, later ones carry on from it.
-        running = generation.get(pk)
-        if running is None or not running.message_id:
-            return  # nothing written yet: its `message` event is still to come
-        snapshot = running.snapshot()
-        self.sent_seq[running.message_id] = snapshot["seq"]
-        await self.send_json(snapshot)
 
     async def start_reply(self, conversation: Conversation) -> None:
         try:
@@ -209,9 +228,13 @@ def save_user_message(conversation: Conversation, content: str) -> dict:
 
 
 @database_sync_to_async
-def visible_messages(conversation: Conversation) -> list[dict]:
-    generation.mark_dead_replies(conversation)
-    return [m.as_dict() for m in conversation.messages.exclude(role=Message.Role.SYSTEM)]
+def history(conversation: Conversation) -> tuple[list[dict], Message | None]:
+    live = generation.live_reply(conversation)
+    messages = conversation.messages.exclude(role=Message.Role.SYSTEM)
+    return [m.as_dict() for m in messages], live
+
+
+live_reply = database_sync_to_async(generation.live_reply)
 
 
 @database_sync_to_async

@@ -17,7 +17,7 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from chat import upstream as upstream_api
@@ -44,6 +44,9 @@ def group_name(conversation_id: int) -> str:
 class Generation:
     conversation_id: int
     message_id: int
+    # This reply's own channel-layer channel: how any process asks it for a snapshot or
+    # tells it to stop.
+    channel: str = ""
     renderer: IncrementalRenderer = field(default_factory=IncrementalRenderer)
     seq: int = 0
     status: str = Status.STREAMING
@@ -84,35 +87,30 @@ class Generation:
 _running: dict[int, Generation] = {}
 
 
-def get(conversation_id: int) -> Generation | None:
-    return _running.get(conversation_id)
+class Busy(Exception):
+    """A reply is already being written in this conversation."""
 
 
-def stop(conversation_id: int) -> bool:
-    """Ask the reply in this conversation to stop; closing the task closes the upstream."""
-    generation = _running.get(conversation_id)
-    if (
-        generation is None
-        or generation.task is None
-        or generation.stop_requested
-        or generation.status != Status.STREAMING  # already saving its end: let it finish
-    ):
-        return False
-    generation.stop_requested = True
-    generation.task.cancel()
-    return True
+def _single_process() -> bool:
+    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
 
 
-def mark_dead_replies(conversation: Conversation) -> None:
-    """Mark `interrupted` the replies in this conversation that no process is writing."""
+def mark_dead_replies(conversation: Conversation | None = None) -> int:
+    """Mark `interrupted` the replies (in one conversation, or all) that nobody is writing."""
     running = {g.message_id for g in _running.values()}
-    if settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"):
+    if _single_process():
         # One process: a reply this process is not writing has no writer at all.
         stale_after = timedelta(0)
     else:
         # Several processes: a writer checkpoints every second, so a still row is dead.
         stale_after = timedelta(seconds=max(30, 5 * settings.CHAT_CHECKPOINT_INTERVAL))
-    mark_stale_replies_interrupted(conversation, running, stale_after=stale_after)
+    return mark_stale_replies_interrupted(conversation, running, stale_after=stale_after)
+
+
+def live_reply(conversation: Conversation) -> Message | None:
+    """The reply being written in this conversation, by whichever process, if any."""
+    mark_dead_replies(conversation)
+    return conversation.messages.filter(status=Status.STREAMING).first()
 
 
 async def publish(conversation_id: int, event: dict) -> None:
@@ -121,18 +119,27 @@ async def publish(conversation_id: int, event: dict) -> None:
     )
 
 
-class Busy(Exception):
-    """A reply is already being written in this conversation."""
+async def request_snapshot(writer: str, reply_to: str) -> None:
+    """Ask a reply's writer to send everything so far to channel `reply_to`."""
+    await get_channel_layer().send(writer, {"type": "reply.sync", "reply_to": reply_to})
+
+
+async def request_stop(writer: str) -> None:
+    await get_channel_layer().send(writer, {"type": "reply.stop"})
 
 
 async def start(conversation: Conversation, upstream: upstream_api.Upstream) -> Message:
     """Create the reply's row, announce it, and start writing it in the background."""
     if conversation.pk in _running:
         raise Busy
-    # Claimed before the first await, so two sockets cannot start two replies at once.
+    # Claimed before the first await, so two sockets of this process cannot both start one;
+    # _create_reply checks the database for the other processes.
     generation = _running[conversation.pk] = Generation(conversation.pk, message_id=0)
     try:
-        reply = await _create_reply(conversation)
+        # The default prefix matters: channels_redis reads every process-local channel from
+        # one Redis key, and a reader of another prefix would starve the consumers.
+        generation.channel = await get_channel_layer().new_channel()
+        reply = await _create_reply(conversation, generation.channel)
     except BaseException:
         del _running[conversation.pk]
         raise
@@ -147,11 +154,33 @@ async def start(conversation: Conversation, upstream: upstream_api.Upstream) -> 
     return reply
 
 
+def _stop(generation: Generation) -> None:
+    """Stop the reply: cancelling its task closes the upstream request."""
+    if generation.stop_requested or generation.finished or generation.task is None:
+        return  # already stopping, or already saving its end: let it finish
+    generation.stop_requested = True
+    generation.task.cancel()
+
+
+async def _listen(generation: Generation) -> None:
+    """Answer requests sent to this reply's channel, from this process or another."""
+    layer = get_channel_layer()
+    while True:
+        request = await layer.receive(generation.channel)
+        if request.get("type") == "reply.stop":
+            _stop(generation)
+        elif request.get("type") == "reply.sync" and isinstance(request.get("reply_to"), str):
+            await layer.send(
+                request["reply_to"], {"type": "chat.snapshot", "event": generation.snapshot()}
+            )
+
+
 async def _run(
     generation: Generation, conversation: Conversation, upstream: upstream_api.Upstream
 ) -> None:
     assembler = StreamAssembler()
     publisher = asyncio.create_task(_publish_frames(generation))
+    listener = asyncio.create_task(_listen(generation))
     try:
         history = await _history(conversation, generation.message_id)
         async for progress in upstream_api.stream_completion(
@@ -178,6 +207,7 @@ async def _run(
         generation.finished = True
         generation.changed.set()
         await asyncio.gather(publisher, return_exceptions=True)
+        listener.cancel()
         if generation.status == Status.STREAMING:  # cancelled by shutdown: keep what we have
             generation.status = Status.INTERRUPTED
             generation.error = "The server stopped while this reply was being written."
@@ -228,13 +258,19 @@ def _outcome(result: dict) -> tuple[str, str]:
 
 
 @database_sync_to_async
-def _create_reply(conversation: Conversation) -> Message:
-    return Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Status.STREAMING,
-        model=conversation.model or settings.CHAT_MODEL,
-    )
+def _create_reply(conversation: Conversation, writer: str) -> Message:
+    with transaction.atomic():
+        # Serialises starts in one conversation across processes (SQLite locks the file).
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if live_reply(conversation) is not None:
+            raise Busy
+        return Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Status.STREAMING,
+            model=conversation.model or settings.CHAT_MODEL,
+            writer=writer,
+        )
 
 
 @database_sync_to_async

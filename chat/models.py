@@ -88,6 +88,8 @@ class Message(models.Model):
     model = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    # The channel of the task writing this reply while it streams (see chat/generation.py).
+    writer = models.CharField(max_length=200, blank=True, editable=False)
     # Moves with every checkpoint: a streaming reply whose row stops moving has lost its
     # process.
     updated = models.DateTimeField(default=timezone.now)
@@ -123,18 +125,19 @@ class Message(models.Model):
 
 
 def mark_stale_replies_interrupted(
-    conversation: Conversation, running: set[int], *, stale_after: timedelta
+    conversation: Conversation | None, running: set[int], *, stale_after: timedelta
 ) -> int:
     """Replies left `streaming` by a process that died become `interrupted`.
 
-    `running` holds the ids this process is generating now; another process's reply counts
-    as dead once its row has not been checkpointed for `stale_after`.
+    `running` holds the ids this process is writing now; another process's reply counts as
+    dead once its row has not been checkpointed for `stale_after`. With no conversation,
+    every conversation's.
     """
     cutoff = timezone.now() - stale_after
-    stale = conversation.messages.filter(
-        status=Message.Status.STREAMING, updated__lt=cutoff
-    ).exclude(pk__in=running)
-    return stale.update(
+    stale = Message.objects.filter(status=Message.Status.STREAMING, updated__lt=cutoff)
+    if conversation is not None:
+        stale = stale.filter(conversation=conversation)
+    return stale.exclude(pk__in=running).update(
         status=Message.Status.INTERRUPTED,
         error="The server stopped while this reply was being written. What arrived is kept.",
     )

@@ -1,5 +1,6 @@
 """The chat pages. Thin: the work happens in the models and the generation."""
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -58,6 +59,8 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
-    generation.stop(conv.pk)
+    live = generation.live_reply(conv)
+    if live is not None:  # no point paying for a reply nobody will read
+        async_to_sync(generation.request_stop)(live.writer)
     conv.delete()
     return redirect("chat:new")

@@ -137,7 +137,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"chat": {"handlers": ["console"], "level": env_str("CHAT_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "chat": {"handlers": ["console"], "level": env_str("CHAT_LOG_LEVEL", "INFO")},
+        # One INFO line per upstream request is noise; failures reach the chat logger.
+        "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }
 
 # --- The chat itself -------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 from django.test import Client
@@ -62,3 +63,31 @@ def forget_replies():
 
     yield
     generation._running.clear()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# Module scope, not session: while Playwright's sync API runs it holds an event loop in
+# this thread, which the asyncio tests of later modules could not start beside.
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    chromium = shutil.which("chromium")
+    require_service(
+        chromium is not None, "Debian's chromium is not installed (apt-get install chromium)"
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

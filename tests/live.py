@@ -112,3 +112,19 @@ def create_user(site: LiveSite, username: str, password: str, *, staff: bool = F
         f"U.objects.{'create_superuser' if staff else 'create_user'}"
         f"({username!r}, password={password!r})",
     )
+
+
+def log_in(
+    page, site: LiveSite, username: str = "alice", password: str = "alice-password-1"
+) -> None:
+    """Log in through the login form, as a person would."""
+    page.goto(site.url + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(site.url + "/")
+
+
+def send(page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")

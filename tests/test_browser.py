@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
 import time
 
 import pytest
 
-from tests.conftest import require_service
-from tests.live import create_user, start_site
+from tests.live import create_user, log_in, send, start_site
 from tests.upstream_server import FakeUpstream, text_reply
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 CODE_REPLY = (
     "## A long answer\n\n"
@@ -36,19 +23,6 @@ CODE_REPLY = (
 
 def pieces(text: str, size: int = 6) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_service(
-        shutil.which("chromium") is not None,
-        "Debian's chromium is not installed (apt-get install chromium)",
-    )
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +56,6 @@ def page(browser):
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     yield page
     context.close()
-
-
-def log_in(page, site, username: str = "alice", password: str = "alice-password-1") -> None:
-    page.goto(site.url + "/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(site.url + "/")
-
-
-def send(page, text: str) -> None:
-    page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
 
 
 def reply_text(page) -> str:

@@ -46,6 +46,7 @@
     failures: 0,
     everOpened: false,
     resyncing: false, // an `open` is on its way; its `history` will rebuild everything
+    sendWhenOpen: false, // Send was pressed while the socket was not open
     // Per assistant message id: the last frame seq applied, and whether the blocks in the
     // DOM are the server's blocks (a checkpoint's html is one lump, not countable blocks).
     replies: new Map(),
@@ -407,10 +408,13 @@
       return;
     }
     if (!sendFrame({ type: "send", conversation: state.conversation, content: text })) {
-      setHint("Reconnecting… Your message is kept here; send it again once connected.", "offline");
+      // Pressed Send before the socket was up (or while it is down): send it on (re)connect.
+      state.sendWhenOpen = true;
+      setHint("Connecting… Your message will be sent as soon as the connection is up.", "offline");
       reconnectNow();
       return;
     }
+    state.sendWhenOpen = false;
     state.pendingText = text;
     state.unconfirmedText = null;
     setAwaitingReply(true);
@@ -735,6 +739,8 @@
     if (wasDown) announce("Reconnected.");
     if (ui.hint.dataset.kind === "offline") setHint("Connected again. You can send now.");
     resync(); // every (re)connect: history, then what is being written
+    // After `open`: the server answers frames in order, so the history comes first.
+    if (state.sendWhenOpen) trySend();
   }
 
   function onClose(ws) {

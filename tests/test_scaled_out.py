@@ -1,0 +1,117 @@
+"""Several server processes, one PostgreSQL, one Redis: a reply started on one process is
+watched, resumed and stopped from another."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from tests.conftest import require_service
+from tests.live import create_user, log_in, send, start_site
+from tests.test_browser import CODE_REPLY, pieces
+from tests.upstream_server import FakeUpstream, text_reply
+
+pytestmark = pytest.mark.browser
+
+POSTGRES = "postgres://postgres@127.0.0.1:5432/"
+REDIS = "redis://127.0.0.1:6379/7"
+
+
+def postgres_database():
+    try:
+        import psycopg
+
+        admin = psycopg.connect(POSTGRES + "postgres", autocommit=True, connect_timeout=3)
+    except Exception as exc:  # any failure to reach the server means "not available"
+        require_service(False, f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc})")
+    name = f"chat_test_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    return admin, name
+
+
+def redis_available() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = FakeUpstream().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def two_sites(tmp_path_factory, upstream, browser):
+    require_service(redis_available(), "Redis is not reachable at 127.0.0.1:6379")
+    admin, database = postgres_database()
+    env = {
+        "DATABASE_URL": POSTGRES + database,
+        "REDIS_URL": REDIS,
+        "OPENAI_BASE_URL": upstream.url,
+        "OPENAI_API_KEY": "sk-scaled",
+    }
+    first = start_site(tmp_path_factory.mktemp("first"), env)
+    second = start_site(tmp_path_factory.mktemp("second"), env)
+    create_user(first, "alice", "alice-password-1")
+    yield first, second
+    first.stop()
+    second.stop()
+    admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def pages(browser):
+    contexts = [browser.new_context(), browser.new_context()]
+    yield [context.new_page() for context in contexts]
+    for context in contexts:
+        context.close()
+
+
+def test_a_reply_started_on_one_process_is_watched_from_another(two_sites, pages, upstream):
+    first, second = two_sites
+    writer, watcher = pages
+    upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+    log_in(writer, first)
+    send(writer, "Across processes")
+    writer.wait_for_url(re.compile(r".*/c/\d+/$"))
+    writer.wait_for_selector("article[data-role=assistant] >> text=Paragraph 2")
+
+    log_in(watcher, second)
+    watcher.goto(second.url + writer.url.removeprefix(first.url))
+    watcher.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
+    text = watcher.locator("article[data-role=assistant]").inner_text()
+    for i in range(8):
+        assert text.count(f"Paragraph {i} says") == 1, text
+    assert text.count("The end.") == 1
+    writer.wait_for_selector("article[data-role=assistant][data-status=complete]")
+    assert writer.locator("article[data-role=assistant]").inner_text() == text
+
+
+def test_stop_on_another_process_stops_the_reply(two_sites, pages, upstream):
+    first, second = two_sites
+    writer, watcher = pages
+    upstream.client_gone.clear()
+    upstream.queue(text_reply([f"word{i} " for i in range(3000)], pause=0.02))
+    log_in(writer, first)
+    send(writer, "Stop me elsewhere")
+    writer.wait_for_url(re.compile(r".*/c/\d+/$"))
+    writer.wait_for_selector("article[data-role=assistant] >> text=word3")
+
+    log_in(watcher, second)
+    watcher.goto(second.url + writer.url.removeprefix(first.url))
+    watcher.wait_for_selector("article[data-role=assistant] >> text=word5")
+    watcher.click("#stop-btn")
+    for page in (watcher, writer):
+        page.wait_for_selector("article[data-role=assistant][data-status=stopped]")
+    assert upstream.client_gone.wait(timeout=5)
+    assert "word2999" not in writer.locator("article[data-role=assistant]").inner_text()
