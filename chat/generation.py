@@ -17,6 +17,7 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.signals import request_started
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
@@ -105,6 +106,16 @@ def mark_dead_replies(conversation: Conversation | None = None) -> int:
         # Several processes: a writer checkpoints every second, so a still row is dead.
         stale_after = timedelta(seconds=max(30, 5 * settings.CHAT_CHECKPOINT_INTERVAL))
     return mark_stale_replies_interrupted(conversation, running, stale_after=stale_after)
+
+
+def sweep_on_first_request(**kwargs) -> None:
+    """When the site starts serving, mark the replies a previous run left `streaming`."""
+    from chat.apps import SWEEP_UID
+
+    request_started.disconnect(dispatch_uid=SWEEP_UID)
+    count = mark_dead_replies()
+    if count:
+        log.info("marked %d unfinished replies as interrupted", count)
 
 
 def live_reply(conversation: Conversation) -> Message | None:

@@ -2,8 +2,11 @@
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.forms import UserCreationForm
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -31,6 +34,24 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             },
         },
     )
+
+
+class LoginView(auth_views.LoginView):
+    """Django's own login, with a sign-up link where sign-up is open."""
+
+    def get_context_data(self, **kwargs) -> dict:
+        return super().get_context_data(**kwargs) | {"allow_signup": settings.CHAT_ALLOW_SIGNUP}
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    """Open sign-up, only where CHAT_ALLOW_SIGNUP turns it on."""
+    if not settings.CHAT_ALLOW_SIGNUP:
+        raise Http404("Sign-up is closed. Ask an administrator for an account.")
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login(request, form.save())
+        return redirect("chat:new")
+    return render(request, "registration/signup.html", {"form": form})
 
 
 @login_required

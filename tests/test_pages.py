@@ -114,3 +114,37 @@ def test_pages_carry_a_strict_content_security_policy(client, alice):
     client.force_login(alice)
     policy = client.get("/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "img-src 'self' data:" in policy
+
+
+def test_sign_up_is_closed_by_default(client, db):
+    assert client.get("/accounts/signup/").status_code == 404
+    assert "Create an account" not in client.get("/accounts/login/").content.decode()
+
+
+def test_sign_up_opens_with_its_setting(client, db, settings, django_user_model):
+    settings.CHAT_ALLOW_SIGNUP = True
+    assert "Create an account" in client.get("/accounts/login/").content.decode()
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "carol",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert django_user_model.objects.filter(username="carol").exists()
+    assert client.get("/").status_code == 200
+
+
+def test_the_first_request_marks_replies_left_streaming_by_a_previous_run(client, alice):
+    from django.core.signals import request_started
+
+    from chat.apps import SWEEP_UID
+    from chat.generation import sweep_on_first_request
+
+    conversation = Conversation.objects.create(user=alice)
+    Message.objects.create(conversation=conversation, role="assistant", status="streaming")
+    request_started.connect(sweep_on_first_request, dispatch_uid=SWEEP_UID)
+    client.get("/accounts/login/")
+    assert Message.objects.get().status == "interrupted"
