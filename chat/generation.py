@@ -58,26 +58,21 @@ class Generation:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def event(self, frame: Frame) -> dict:
-        """A protocol `frame` (see docs/protocol.md), numbered."""
+        """The next live `frame` (see docs/protocol.md)."""
         self.seq += 1
+        return self._as_event(frame)
+
+    def snapshot(self) -> dict:
+        """Everything so far for a new subscriber, numbered like the live frame it follows."""
+        return self._as_event(self.renderer.snapshot())
+
+    def _as_event(self, frame: Frame) -> dict:
         return {
             "type": "frame",
             "conversation": self.conversation_id,
             "message": self.message_id,
             "seq": self.seq,
             **asdict(frame),
-            "status": self.status,
-            "error": self.error,
-        }
-
-    def snapshot(self) -> dict:
-        """Everything so far, for a new subscriber, numbered like the live frame it precedes."""
-        return {
-            "type": "frame",
-            "conversation": self.conversation_id,
-            "message": self.message_id,
-            "seq": self.seq,
-            **asdict(self.renderer.snapshot()),
             "status": self.status,
             "error": self.error,
         }

@@ -22,26 +22,21 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
-    if number <= 0:
-        raise ImproperlyConfigured(f"{name} must be greater than zero, not {value!r}")
-    return number
+    return _env_positive(name, default, float, "a number")
 
 
 def env_int(name: str, default: int) -> int:
+    return _env_positive(name, default, int, "a whole number")
+
+
+def _env_positive(name, default, parse, what):
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        number = int(value)
+        number = parse(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {what}, not {value!r}") from None
     if number <= 0:
         raise ImproperlyConfigured(f"{name} must be greater than zero, not {value!r}")
     return number

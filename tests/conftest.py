@@ -39,6 +39,14 @@ def upstream(settings):
     server.close()
 
 
+@pytest.fixture(scope="module")
+def live_upstream():
+    """One upstream server for a module of tests against a live daphne."""
+    server = FakeUpstream().start()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-password")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.live import create_user, log_in, send, start_site
-from tests.upstream_server import FakeUpstream, text_reply
+from tests.upstream_server import error_reply, text_reply
 
 pytestmark = pytest.mark.browser
 
@@ -26,18 +26,11 @@ def pieces(text: str, size: int = 6) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    server = FakeUpstream().start()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory, upstream):
+def site(tmp_path_factory, live_upstream):
     live = start_site(
         tmp_path_factory.mktemp("site"),
         {
-            "OPENAI_BASE_URL": upstream.url,
+            "OPENAI_BASE_URL": live_upstream.url,
             "OPENAI_API_KEY": "sk-browser",
             "CHAT_MODEL": "m1",
         },
@@ -62,8 +55,8 @@ def reply_text(page) -> str:
     return page.locator("article[data-role=assistant]").last.inner_text()
 
 
-def test_a_reply_streams_renders_markdown_and_highlights_code(page, site, upstream):
-    upstream.queue(text_reply(pieces(CODE_REPLY), pause=0.02))
+def test_a_reply_streams_renders_markdown_and_highlights_code(page, site, live_upstream):
+    live_upstream.queue(text_reply(pieces(CODE_REPLY), pause=0.02))
     log_in(page, site)
     send(page, "Explain streaming")
 
@@ -92,8 +85,8 @@ def test_a_reply_streams_renders_markdown_and_highlights_code(page, site, upstre
     assert page.errors == []
 
 
-def test_reloading_mid_reply_shows_the_whole_reply_exactly_once(page, site, upstream):
-    upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+def test_reloading_mid_reply_shows_the_whole_reply_exactly_once(page, site, live_upstream):
+    live_upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
     log_in(page, site)
     send(page, "Write a lot")
     page.wait_for_url(re.compile(r".*/c/\d+/$"))
@@ -111,8 +104,8 @@ def test_reloading_mid_reply_shows_the_whole_reply_exactly_once(page, site, upst
     assert page.errors == []
 
 
-def test_stop_keeps_the_partial_reply_and_says_so(page, site, upstream):
-    upstream.queue(text_reply([f"word{i} " for i in range(400)], pause=0.03))
+def test_stop_keeps_the_partial_reply_and_says_so(page, site, live_upstream):
+    live_upstream.queue(text_reply([f"word{i} " for i in range(400)], pause=0.03))
     log_in(page, site)
     send(page, "Go on forever")
     page.wait_for_selector("article[data-role=assistant] >> text=word3")
@@ -122,10 +115,8 @@ def test_stop_keeps_the_partial_reply_and_says_so(page, site, upstream):
     assert page.locator("article[data-role=assistant] .msg-notice").inner_text().strip() != ""
 
 
-def test_an_upstream_error_is_shown_in_plain_words_with_retry(page, site, upstream):
-    from tests.upstream_server import error_reply
-
-    upstream.queue(error_reply(429, "slow down"), text_reply(["Second ", "try ", "worked."]))
+def test_an_upstream_error_is_shown_in_plain_words_with_retry(page, site, live_upstream):
+    live_upstream.queue(error_reply(429, "slow down"), text_reply(["Second ", "try ", "worked."]))
     log_in(page, site)
     send(page, "Hello?")
     page.wait_for_selector("article[data-role=assistant][data-status=error]")
@@ -135,8 +126,8 @@ def test_an_upstream_error_is_shown_in_plain_words_with_retry(page, site, upstre
     assert "Second try worked." in reply_text(page)
 
 
-def test_staff_find_the_conversation_in_the_admin(page, site, upstream):
-    upstream.queue(text_reply(["Admin ", "can ", "see ", "this."]))
+def test_staff_find_the_conversation_in_the_admin(page, site, live_upstream):
+    live_upstream.queue(text_reply(["Admin ", "can ", "see ", "this."]))
     log_in(page, site)
     send(page, "Something to review")
     page.wait_for_selector("article[data-role=assistant][data-status=complete]")

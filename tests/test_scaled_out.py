@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import require_service
 from tests.live import create_user, log_in, send, start_site
 from tests.test_browser import CODE_REPLY, pieces
-from tests.upstream_server import FakeUpstream, text_reply
+from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
 
@@ -43,20 +43,13 @@ def redis_available() -> bool:
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    server = FakeUpstream().start()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def two_sites(tmp_path_factory, upstream, browser):
+def two_sites(tmp_path_factory, live_upstream, browser):
     require_service(redis_available(), "Redis is not reachable at 127.0.0.1:6379")
     admin, database = postgres_database()
     env = {
         "DATABASE_URL": POSTGRES + database,
         "REDIS_URL": REDIS,
-        "OPENAI_BASE_URL": upstream.url,
+        "OPENAI_BASE_URL": live_upstream.url,
         "OPENAI_API_KEY": "sk-scaled",
     }
     first = start_site(tmp_path_factory.mktemp("first"), env)
@@ -77,10 +70,10 @@ def pages(browser):
         context.close()
 
 
-def test_a_reply_started_on_one_process_is_watched_from_another(two_sites, pages, upstream):
+def test_a_reply_started_on_one_process_is_watched_from_another(two_sites, pages, live_upstream):
     first, second = two_sites
     writer, watcher = pages
-    upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+    live_upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
     log_in(writer, first)
     send(writer, "Across processes")
     writer.wait_for_url(re.compile(r".*/c/\d+/$"))
@@ -97,11 +90,11 @@ def test_a_reply_started_on_one_process_is_watched_from_another(two_sites, pages
     assert writer.locator("article[data-role=assistant]").inner_text() == text
 
 
-def test_stop_on_another_process_stops_the_reply(two_sites, pages, upstream):
+def test_stop_on_another_process_stops_the_reply(two_sites, pages, live_upstream):
     first, second = two_sites
     writer, watcher = pages
-    upstream.client_gone.clear()
-    upstream.queue(text_reply([f"word{i} " for i in range(3000)], pause=0.02))
+    live_upstream.client_gone.clear()
+    live_upstream.queue(text_reply([f"word{i} " for i in range(3000)], pause=0.02))
     log_in(writer, first)
     send(writer, "Stop me elsewhere")
     writer.wait_for_url(re.compile(r".*/c/\d+/$"))
@@ -113,5 +106,5 @@ def test_stop_on_another_process_stops_the_reply(two_sites, pages, upstream):
     watcher.click("#stop-btn")
     for page in (watcher, writer):
         page.wait_for_selector("article[data-role=assistant][data-status=stopped]")
-    assert upstream.client_gone.wait(timeout=5)
+    assert live_upstream.client_gone.wait(timeout=5)
     assert "word2999" not in writer.locator("article[data-role=assistant]").inner_text()
