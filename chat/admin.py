@@ -59,7 +59,8 @@ class ConversationAdmin(ReadOnlyAdmin):
     def transcript(self, obj: Conversation) -> str:
         messages = [
             {"message": m, "html": mark_safe(sanitize_html(m.html))}  # noqa: S308 - sanitised
-            for m in obj.messages.all()
+            # A tool's result is shown inside the block of the call that asked for it.
+            for m in obj.messages.exclude(role=Message.Role.TOOL)
         ]
         return render_to_string("admin/chat/transcript.html", {"messages": messages})
 

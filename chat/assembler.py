@@ -115,6 +115,11 @@ class StreamAssembler:
                 progress = Progress(content=content, refusal=refusal, tool_calls=tool_calls_changed)
         return progress
 
+    def tool_calls(self, index: int = 0) -> list[dict[str, Any]]:
+        """Choice `index`'s tool calls so far, without assembling the whole reply."""
+        choice = self._choices.get(index)
+        return _tool_calls_result(choice) if choice else []
+
     def result(self) -> dict[str, Any]:
         """The reply so far, shaped like OpenAI's response to ``stream=false``."""
         return {
@@ -152,6 +157,17 @@ def _merge_tool_call(calls: dict[int, _ToolCall], fragment: object) -> bool:
     return is_new or bool(name or arguments)
 
 
+def _tool_calls_result(choice: _Choice) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": call.id,
+            "type": call.type,
+            "function": {"name": call.name, "arguments": "".join(call.arguments)},
+        }
+        for _, call in sorted(choice.tool_calls.items())
+    ]
+
+
 def _choice_result(index: int, choice: _Choice) -> dict[str, Any]:
     message: dict[str, Any] = {
         "role": "assistant",
@@ -160,14 +176,7 @@ def _choice_result(index: int, choice: _Choice) -> dict[str, Any]:
         "refusal": "".join(choice.refusal) or None,
     }
     if choice.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": call.type,
-                "function": {"name": call.name, "arguments": "".join(call.arguments)},
-            }
-            for _, call in sorted(choice.tool_calls.items())
-        ]
+        message["tool_calls"] = _tool_calls_result(choice)
     return {"index": index, "message": message, "finish_reason": choice.finish_reason}
 
 
@@ -177,11 +186,16 @@ def assemble_response(body: object) -> dict[str, Any]:
     A whole reply is a single chunk whose deltas are the finished messages, so it goes
     through the same checks as a stream and comes out in exactly the same shape.
     """
-    if isinstance(body, dict) and isinstance(body.get("choices"), list):
-        body = {**body, "choices": [_message_as_delta(choice) for choice in body["choices"]]}
     assembler = StreamAssembler()
-    assembler.feed(body)
+    assembler.feed(as_stream_chunk(body))
     return assembler.result()
+
+
+def as_stream_chunk(body: object) -> object:
+    """A whole (stream=false) response as one stream chunk carrying the finished messages."""
+    if isinstance(body, dict) and isinstance(body.get("choices"), list):
+        return {**body, "choices": [_message_as_delta(choice) for choice in body["choices"]]}
+    return body
 
 
 def _message_as_delta(choice: object) -> object:

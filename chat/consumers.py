@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chat import generation, upstream
+from chat import generation
 from chat.models import Conversation, Message, title_from_message
 from chat.render import render_plain_text
 
@@ -70,6 +70,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "send": self.send_message,
             "stop": self.stop,
             "retry": self.retry,
+            "settings": self.change_settings,
         }
         handler = handlers.get(frame.get("type"))
         if handler is None:
@@ -98,8 +99,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("empty", "Type a message first.")
         if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
             raise FrameError("too_long", self._too_long_text())
+        model = chosen_model(frame)
         if frame.get("conversation") is None:
-            conversation = await create_conversation(self.scope["user"], content)
+            conversation = await create_conversation(
+                self.scope["user"], content, model, system_prompt_of(frame)
+            )
             await self.subscribe(conversation.pk)
             await self.send_json({"type": "conversation", "conversation": conversation.as_dict()})
         else:
@@ -108,7 +112,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.subscribe(conversation.pk)
             if await live_reply(conversation):
                 raise FrameError("busy", "Wait for the reply to finish, or stop it first.")
-        user_message = await save_user_message(conversation, content)
+        user_message = await save_user_message(conversation, content, model)
         await generation.publish(
             conversation.pk,
             {"type": "message", "conversation": conversation.pk, "message": user_message},
@@ -123,6 +127,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def retry(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
+        await use_model(conversation, chosen_model(frame))
         if await live_reply(conversation):
             raise FrameError("busy", "A reply is already being written.")
         if not await can_retry(conversation):
@@ -130,6 +135,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 "nothing_to_retry", "The last reply finished; there is nothing to retry."
             )
         await self.start_reply(conversation)
+
+    async def change_settings(self, frame: dict) -> None:
+        conversation = await self.owned_conversation(self.require_open(frame))
+        prompt = system_prompt_of(frame)
+        await save_system_prompt(conversation, prompt)
+        await generation.publish(
+            conversation.pk,
+            {"type": "settings", "conversation": conversation.pk, "system_prompt": prompt},
+        )
 
     # --- events from the conversation's group ----------------------------------------
 
@@ -172,7 +186,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def start_reply(self, conversation: Conversation) -> None:
         try:
-            await generation.start(conversation, self.upstream())
+            await generation.start(conversation, self.scope.get("server"))
         except generation.Busy:
             raise FrameError("busy", "A reply is already being written.") from None
 
@@ -188,9 +202,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("not_open", "Open the conversation first.")
         return pk
 
-    def upstream(self) -> upstream.Upstream:
-        return upstream.configured_upstream(self.scope.get("server"))
-
     @staticmethod
     def _too_long_text() -> str:
         return f"Messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters."
@@ -203,28 +214,68 @@ def conversation_id(frame: dict) -> int:
     return value
 
 
+def chosen_model(frame: dict) -> str | None:
+    """The model a frame asks for: one of CHAT_MODELS, or None to keep the current one."""
+    model = frame.get("model")
+    if model is None:
+        return None
+    if model not in settings.CHAT_MODELS:
+        raise FrameError("bad_frame", f"Unknown model {model!r}.")
+    return model
+
+
+def system_prompt_of(frame: dict) -> str:
+    prompt = frame.get("system_prompt", "")
+    if not isinstance(prompt, str):
+        raise FrameError("bad_frame", "`system_prompt` must be text.")
+    if len(prompt) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise FrameError(
+            "too_long",
+            f"System prompts are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.",
+        )
+    return prompt.strip()
+
+
 @database_sync_to_async
 def find_conversation(user, pk: int) -> Conversation | None:
     return Conversation.objects.owned_by(user).filter(pk=pk).first()
 
 
 @database_sync_to_async
-def create_conversation(user, first_message: str) -> Conversation:
+def create_conversation(user, first_message: str, model: str | None, prompt: str) -> Conversation:
     return Conversation.objects.create(
-        user=user, title=title_from_message(first_message), model=settings.CHAT_MODEL
+        user=user,
+        title=title_from_message(first_message),
+        model=model or settings.CHAT_MODEL,
+        system_prompt=prompt,
     )
 
 
 @database_sync_to_async
-def save_user_message(conversation: Conversation, content: str) -> dict:
+def save_user_message(conversation: Conversation, content: str, model: str | None) -> dict:
     message = Message.objects.create(
         conversation=conversation,
         role=Message.Role.USER,
         content=content,
         html=render_plain_text(content),
     )
+    if model:
+        conversation.model = model  # the conversation keeps the model picked last
     conversation.touch()
     return message.as_dict()
+
+
+@database_sync_to_async
+def use_model(conversation: Conversation, model: str | None) -> None:
+    if model and model != conversation.model:
+        conversation.model = model
+        conversation.save(update_fields=["model"])
+
+
+@database_sync_to_async
+def save_system_prompt(conversation: Conversation, prompt: str) -> None:
+    conversation.system_prompt = prompt
+    conversation.save(update_fields=["system_prompt"])
 
 
 @database_sync_to_async

@@ -2,7 +2,9 @@
 
 It streams from the upstream, renders the growing markdown, publishes seq-numbered frames to
 the conversation's group, checkpoints the reply to the database, and saves it whole at the
-end with a status that says how it ended.
+end with a status that says how it ended. When the model calls tools, the task runs them,
+saves the calls and their results, and asks the model again: each round is one assistant
+message, followed by one tool message per call, exactly as the OpenAI API shapes history.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from chat import upstream as upstream_api
 from chat.assembler import StreamAssembler
 from chat.models import Conversation, Message, mark_stale_replies_interrupted
 from chat.render import Frame, IncrementalRenderer
+from chat.tool_blocks import ToolCallView, render_tool_blocks
+from chat.tools import ToolContext, enabled_tools, run_tool_call
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ CUT_SHORT = {
     "length": "The reply was cut off: the model reached its maximum length.",
     "content_filter": "The reply was cut off by the provider's content filter.",
 }
+TOOL_STOPPED = "Stopped by the user before the tool finished."
 
 
 def group_name(conversation_id: int) -> str:
@@ -43,19 +48,36 @@ def group_name(conversation_id: int) -> str:
 
 @dataclass
 class Generation:
+    """The reply being written in one conversation; its current round's state."""
+
     conversation_id: int
-    message_id: int
+    message_id: int  # the current round's assistant message
     # This reply's own channel-layer channel: how any process asks it for a snapshot or
     # tells it to stop.
     channel: str = ""
     renderer: IncrementalRenderer = field(default_factory=IncrementalRenderer)
+    assembler: StreamAssembler = field(default_factory=StreamAssembler)
+    calls: list[ToolCallView] = field(default_factory=list)
+    calls_changed: bool = False  # tool-call fragments arrived since `calls` was built
+    tools_ran: bool = False  # this round's calls were run and their results saved
     seq: int = 0
     status: str = Status.STREAMING
     error: str = ""
     stop_requested: bool = False
-    finished: bool = False
+    finished: bool = False  # the round is over: no more frames from the publisher
     task: asyncio.Task | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def next_round(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.renderer, self.assembler = IncrementalRenderer(), StreamAssembler()
+        self.calls, self.calls_changed, self.tools_ran = [], False, False
+        self.seq, self.status, self.error, self.finished = 0, Status.STREAMING, "", False
+        self.changed.clear()
+
+    @property
+    def html(self) -> str:
+        return self.renderer.html + self._tools_html()
 
     def event(self, frame: Frame) -> dict:
         """The next live `frame` (see docs/protocol.md)."""
@@ -73,9 +95,21 @@ class Generation:
             "message": self.message_id,
             "seq": self.seq,
             **asdict(frame),
+            "tools": self._tools_html(),
             "status": self.status,
             "error": self.error,
         }
+
+    def _tools_html(self) -> str:
+        if self.calls_changed:  # arguments still streaming in: show them as they are
+            self.calls = [
+                ToolCallView(
+                    call["id"] or "", call["function"]["name"], call["function"]["arguments"]
+                )
+                for call in self.assembler.tool_calls()
+            ]
+            self.calls_changed = False
+        return render_tool_blocks(self.calls)
 
 
 # Replies being written by this process, by conversation id. Holding the task here also
@@ -134,8 +168,12 @@ async def request_stop(writer: str) -> None:
     await get_channel_layer().send(writer, {"type": "reply.stop"})
 
 
-async def start(conversation: Conversation, upstream: upstream_api.Upstream) -> Message:
-    """Create the reply's row, announce it, and start writing it in the background."""
+async def start(conversation: Conversation, server: tuple[str, int] | None = None) -> Message:
+    """Create the reply's row, announce it, and start writing it in the background.
+
+    `server` is this server's address, which the demo upstream is reached at.
+    """
+    upstream = upstream_api.configured_upstream(conversation.model or settings.CHAT_MODEL, server)
     if conversation.pk in _running:
         raise Busy
     # Claimed before the first await, so two sockets of this process cannot both start one;
@@ -150,10 +188,7 @@ async def start(conversation: Conversation, upstream: upstream_api.Upstream) -> 
         del _running[conversation.pk]
         raise
     generation.message_id = reply.pk
-    await publish(
-        conversation.pk,
-        {"type": "message", "conversation": conversation.pk, "message": reply.as_dict()},
-    )
+    await _announce(reply)
     generation.task = asyncio.create_task(
         _run(generation, conversation, upstream), name=f"reply-{reply.pk}"
     )
@@ -184,19 +219,60 @@ async def _listen(generation: Generation) -> None:
 async def _run(
     generation: Generation, conversation: Conversation, upstream: upstream_api.Upstream
 ) -> None:
-    assembler = StreamAssembler()
-    publisher = asyncio.create_task(_publish_frames(generation))
     listener = asyncio.create_task(_listen(generation))
+    try:
+        round_number = 1
+        while await _round(generation, conversation, upstream, round_number):
+            await _save_round(generation, last=False)
+            reply = await _create_reply(conversation, generation.channel, check_busy=False)
+            generation.next_round(reply.pk)
+            await _announce(reply)
+            round_number += 1
+    finally:
+        listener.cancel()
+        await _save_round(generation, last=True)
+
+
+async def _round(
+    generation: Generation,
+    conversation: Conversation,
+    upstream: upstream_api.Upstream,
+    round_number: int,
+) -> bool:
+    """Stream one answer and run the tools it calls. True: ask the model again."""
+    publisher = asyncio.create_task(_publish_frames(generation))
+    tools = enabled_tools()
+    go_on = False
     try:
         history = await _history(conversation, generation.message_id)
         async for progress in upstream_api.stream_completion(
-            upstream, history, conversation.model or settings.CHAT_MODEL, assembler
+            upstream,
+            history,
+            conversation.model or settings.CHAT_MODEL,
+            generation.assembler,
+            [tool.spec() for tool in tools],
         ):
             text = progress.content or progress.refusal
             if text:
                 generation.renderer.feed(text)
+            generation.calls_changed |= progress.tool_calls
+            if text or progress.tool_calls:
                 generation.changed.set()
-        generation.status, generation.error = _outcome(assembler.result())
+        # The reply stays `streaming` while its tools run: Stop must still reach them.
+        status, error = _outcome(generation.assembler.result())
+        calls = generation.assembler.tool_calls()
+        if status == Status.COMPLETE and calls:
+            await _run_tools(generation, calls, tools, ToolContext(conversation.user_id))
+            if round_number >= settings.CHAT_MAX_TOOL_ROUNDS:
+                status = Status.ERROR
+                error = (
+                    f"The model asked for tools {round_number} times in a row, the most this "
+                    "site allows (CHAT_MAX_TOOL_ROUNDS), so the reply ends here. Send a message "
+                    "to let it go on."
+                )
+            else:
+                go_on = True
+        generation.status, generation.error = status, error
     except upstream_api.UpstreamError as exc:
         generation.status, generation.error = Status.ERROR, str(exc)
     except asyncio.CancelledError:
@@ -213,11 +289,45 @@ async def _run(
         generation.finished = True
         generation.changed.set()
         await asyncio.gather(publisher, return_exceptions=True)
-        listener.cancel()
         if generation.status == Status.STREAMING:  # cancelled by shutdown: keep what we have
             generation.status = Status.INTERRUPTED
             generation.error = "The server stopped while this reply was being written."
-        await _finish(generation, assembler)
+    return go_on
+
+
+async def _run_tools(
+    generation: Generation, calls: list[dict], tools: list, context: ToolContext
+) -> None:
+    """Run the round's calls at once, showing each as it starts and ends; save the results."""
+    generation.calls = [
+        ToolCallView(
+            call["id"] or f"call_{generation.message_id}_{i}",  # some servers send no id
+            call["function"]["name"],
+            call["function"]["arguments"],
+            "running",
+        )
+        for i, call in enumerate(calls)
+    ]
+    generation.calls_changed = False
+    generation.changed.set()
+
+    async def run(view: ToolCallView, call: dict) -> None:
+        result = await run_tool_call(call, context, tools)
+        view.state = "done" if result.ok else "failed"
+        view.duration_ms, view.result = result.duration_ms, result.content
+        generation.changed.set()
+
+    try:
+        await asyncio.gather(
+            *(run(view, call) for view, call in zip(generation.calls, calls, strict=True))
+        )
+    finally:
+        # Stopped halfway, every call still gets a result, so the history stays whole.
+        for view in generation.calls:
+            if view.state == "running":
+                view.state, view.result = "stopped", TOOL_STOPPED
+        await _save_tool_results(generation)
+        generation.tools_ran = True
 
 
 async def _publish_frames(generation: Generation) -> None:
@@ -244,15 +354,27 @@ async def _publish_frames(generation: Generation) -> None:
         await asyncio.sleep(settings.CHAT_FRAME_INTERVAL)
 
 
-async def _finish(generation: Generation, assembler: StreamAssembler) -> None:
+async def _save_round(generation: Generation, *, last: bool) -> None:
+    """Save the round's message whole and send its last frame."""
+    for view in generation.calls:
+        if view.state == "streaming":  # arguments cut off before the tool could run
+            view.state = "stopped" if generation.status == Status.STOPPED else "failed"
     final = generation.renderer.finish()
     try:
-        await _save_final(generation, assembler)
+        await _save_final(generation)
     finally:
-        # Saved before it leaves the registry, so a page opened now finds it in one place
-        # or the other.
-        _running.pop(generation.conversation_id, None)
+        if last:
+            # Saved before it leaves the registry, so a page opened now finds it in one
+            # place or the other.
+            _running.pop(generation.conversation_id, None)
         await publish(generation.conversation_id, generation.event(final))
+
+
+async def _announce(reply: Message) -> None:
+    await publish(
+        reply.conversation_id,
+        {"type": "message", "conversation": reply.conversation_id, "message": reply.as_dict()},
+    )
 
 
 def _outcome(result: dict) -> tuple[str, str]:
@@ -264,11 +386,11 @@ def _outcome(result: dict) -> tuple[str, str]:
 
 
 @database_sync_to_async
-def _create_reply(conversation: Conversation, writer: str) -> Message:
+def _create_reply(conversation: Conversation, writer: str, *, check_busy: bool = True) -> Message:
     with transaction.atomic():
         # Serialises starts in one conversation across processes (SQLite locks the file).
         Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
-        if live_reply(conversation) is not None:
+        if check_busy and live_reply(conversation) is not None:
             raise Busy
         return Message.objects.create(
             conversation=conversation,
@@ -285,40 +407,69 @@ def _history(conversation: Conversation, reply_id: int) -> list[dict]:
 
 
 def conversation_history(conversation: Conversation, before: int | None = None) -> list[dict]:
-    """The messages to send upstream, in the OpenAI shape.
+    """The messages to send upstream, in the OpenAI shape, system prompt first.
 
-    Failed and interrupted replies are left out (the user asked again instead); a stopped
-    reply stays, as the user saw it.
+    A failed or interrupted answer is left out (the user asked again instead) unless it
+    made tool calls, which are kept with their results; a stopped one stays, as the user
+    saw it. Every tool message follows the assistant message that made its call.
     """
-    messages = conversation.messages.exclude(
-        status__in=[Status.ERROR, Status.INTERRUPTED, Status.STREAMING]
-    )
+    system_prompt = conversation.system_prompt or settings.CHAT_SYSTEM_PROMPT
+    history = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    rows = conversation.messages.exclude(status=Status.STREAMING).exclude(role=Message.Role.SYSTEM)
     if before is not None:
-        messages = messages.filter(pk__lt=before)
-    return [m.as_upstream() for m in messages if m.content or m.tool_calls]
+        rows = rows.filter(pk__lt=before)
+    called: set[str] = set()
+    for message in rows:
+        if message.role == Message.Role.ASSISTANT:
+            if message.tool_calls:
+                called.update(call["id"] for call in message.tool_calls)
+            elif message.status in {Status.ERROR, Status.INTERRUPTED} or not message.content:
+                continue
+        elif message.role == Message.Role.TOOL and message.tool_call_id not in called:
+            continue  # its call was never saved (the process died mid-round)
+        history.append(message.as_upstream())
+    return history
 
 
 @database_sync_to_async
 def _checkpoint(generation: Generation) -> None:
-    renderer = generation.renderer
     Message.objects.filter(pk=generation.message_id, status=Status.STREAMING).update(
-        content=renderer.text, html=renderer.html, updated=timezone.now()
+        content=generation.renderer.text, html=generation.html, updated=timezone.now()
     )
 
 
 @database_sync_to_async
-def _save_final(generation: Generation, assembler: StreamAssembler) -> None:
+def _save_tool_results(generation: Generation) -> None:
+    Message.objects.bulk_create(
+        Message(
+            conversation_id=generation.conversation_id,
+            role=Message.Role.TOOL,
+            tool_call_id=view.id,
+            content=view.result,
+            error="" if view.state == "done" else view.result,
+        )
+        for view in generation.calls
+    )
+
+
+@database_sync_to_async
+def _save_final(generation: Generation) -> None:
     close_old_connections()  # a long stream may have outlived the connection
-    result = assembler.result()
+    result = generation.assembler.result()
     choice = result["choices"][0] if result["choices"] else {}
-    message = choice.get("message", {})
     fields = {
         "content": generation.renderer.text,
-        "html": generation.renderer.html,
+        "html": generation.html,
         "status": generation.status,
         "error": generation.error,
         "finish_reason": choice.get("finish_reason") or "",
-        "tool_calls": message.get("tool_calls") or None,
+        # Exactly as streamed, and only once they have results: history needs both.
+        "tool_calls": [
+            {"id": v.id, "type": "function", "function": {"name": v.name, "arguments": v.arguments}}
+            for v in generation.calls
+        ]
+        if generation.tools_ran
+        else None,
         "usage": result.get("usage"),
         "updated": timezone.now(),
     }

@@ -23,6 +23,8 @@ class Conversation(models.Model):
     )
     title = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=200, blank=True)
+    # Sent as the first message; blank means the site-wide CHAT_SYSTEM_PROMPT.
+    system_prompt = models.TextField(blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
     updated = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -42,7 +44,7 @@ class Conversation(models.Model):
 
     def touch(self) -> None:
         self.updated = timezone.now()
-        self.save(update_fields=["updated"])
+        self.save(update_fields=["updated", "model"])
 
     def as_dict(self) -> dict:
         return {"id": self.pk, "title": self.display_title(), "url": self.get_absolute_url()}
@@ -119,6 +121,7 @@ class Message(models.Model):
         message: dict = {"role": self.role, "content": self.content}
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
+            message["content"] = self.content or None  # as OpenAI sends a call without text
         if self.tool_call_id:
             message["tool_call_id"] = self.tool_call_id
         return message

@@ -137,7 +137,11 @@ _TAGS = {
     *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6"),
     *("strong", "em", "del", "code", "pre", "span", "div", "blockquote"),
     *("ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a", "input"),
+    # Tool-call blocks (chat/tool_blocks.py), stored with the reply and cleaned again on
+    # the way out; markdown itself never emits them (raw HTML is escaped).
+    *("details", "summary"),
 }
+_TOOL_STATES = {"is-streaming", "is-running", "is-done", "is-failed", "is-stopped"}
 # Dropped together with their content: their text is not meant to be read.
 _CLEAN_CONTENT_TAGS = {"script", "style", "template", "noscript", "svg", "math", "iframe"}
 _ALIGN = {"align": {"left", "center", "right"}}
@@ -149,8 +153,10 @@ _CLEANER = nh3.Cleaner(
     attributes={"a": {"href", "title"}, "ol": {"start"}, "input": {"checked"}},
     tag_attribute_values={"th": _ALIGN, "td": _ALIGN, "input": {"type": {"checkbox"}}},
     allowed_classes={
-        "div": {"highlight"},
-        "span": _PYGMENTS_CLASSES,
+        "div": {"highlight", "tool-calls", "tool-section", "tool-label"},
+        "span": _PYGMENTS_CLASSES | {"tool-name", "tool-state"},
+        "details": {"tool-call"} | _TOOL_STATES,
+        "pre": {"tool-args", "tool-result"},
         "ul": {"task-list"},
         "li": {"task-list-item"},
         "a": {"image-link"},

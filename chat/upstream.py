@@ -8,15 +8,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 
-from chat.assembler import Progress, StreamAssembler, StreamError, assemble_response
-from chat.sse import aiter_sse
+from chat.assembler import (
+    Progress,
+    StreamAssembler,
+    StreamError,
+    as_stream_chunk,
+    assemble_response,
+)
+from chat.sse import ServerSentEvent, aiter_sse
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +40,16 @@ class UpstreamError(Exception):
 class Upstream:
     base_url: str
     api_key: str = ""
+    kind: str = "openai"  # or "anthropic": which API the server speaks
 
     @property
     def completions_url(self) -> str:
         return f"{self.base_url}/chat/completions"
+
+    @property
+    def env_prefix(self) -> str:
+        """The prefix of the settings that configure this upstream, for hints in errors."""
+        return self.kind.upper()  # OPENAI_API_KEY, ANTHROPIC_API_KEY, ...
 
     @property
     def host(self) -> str:
@@ -49,8 +62,10 @@ class Upstream:
         return headers
 
 
-def configured_upstream(server: tuple[str, int] | None = None) -> Upstream:
-    """The upstream from settings; in demo mode, this very server's demo endpoint."""
+def configured_upstream(model: str, server: tuple[str, int] | None = None) -> Upstream:
+    """The upstream serving `model`; in demo mode, this very server's demo endpoint."""
+    if settings.CHAT_MODEL_PROVIDERS.get(model) == "anthropic":
+        return Upstream(settings.ANTHROPIC_BASE_URL, settings.ANTHROPIC_API_KEY, "anthropic")
     if settings.CHAT_DEMO_MODE:
         host, port = server or ("127.0.0.1", 8000)
         if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - a bind-all address, reached via loopback
@@ -84,43 +99,64 @@ def shared_client() -> httpx.AsyncClient:
     return client
 
 
-def request_body(messages: list[dict], model: str, *, stream: bool = True) -> dict:
+def request_body(
+    messages: list[dict], model: str, *, stream: bool = True, tools: list[dict] | None = None
+) -> dict:
     body: dict = {"model": model, "messages": messages, "stream": stream}
+    if tools:
+        body["tools"] = tools
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
 
 
 async def stream_completion(
-    upstream: Upstream, messages: list[dict], model: str, assembler: StreamAssembler
+    upstream: Upstream,
+    messages: list[dict],
+    model: str,
+    assembler: StreamAssembler,
+    tools: list[dict] | None = None,
 ) -> AsyncIterator[Progress]:
     """Stream one completion, feeding `assembler` and yielding what each event added.
 
-    When this ends without raising, `assembler.result()` is the whole reply.
+    `messages` and `tools` are in the OpenAI shape whatever the provider. When this ends
+    without raising, `assembler.result()` is the whole reply in the OpenAI shape.
     """
-    body = request_body(messages, model)
-    try:
+    if upstream.kind == "anthropic":
+        from chat import anthropic  # the adapter builds on this module
+
+        async for progress in anthropic.stream_completion(
+            upstream, messages, model, assembler, tools
+        ):
+            yield progress
+        return
+    body = request_body(messages, model, tools=tools)
+    with provider_errors(upstream):
         async with shared_client().stream(
             "POST", upstream.completions_url, json=body, headers=upstream.headers()
         ) as response:
             if response.status_code != 200:
-                raise UpstreamError(await _describe_status(response))
+                raise UpstreamError(await describe_status(response, upstream))
             if response.headers.get("content-type", "").startswith("application/json"):
                 # A server that ignores stream=true answers in one piece: same result.
-                whole = assemble_response(await _read_json(response))
-                yield assembler.feed(_as_chunk(whole))
+                yield assembler.feed(as_stream_chunk(await _read_json(response)))
                 assembler.done = True
                 return
             async for progress in _read_events(response, assembler):
                 yield progress
-    except UpstreamError:
-        raise
+
+
+@contextmanager
+def provider_errors(upstream: Upstream) -> Iterator[None]:
+    """Turn what can fail while talking to the provider into an UpstreamError that says why."""
+    try:
+        yield
     except StreamError as exc:
         raise UpstreamError(str(exc)) from exc
     except httpx.ConnectError as exc:
         raise UpstreamError(
             f"Could not connect to the model provider at {upstream.host}. "
-            "Check OPENAI_BASE_URL and that the server is running."
+            f"Check {upstream.env_prefix}_BASE_URL and that the server is running."
         ) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamError(
@@ -132,27 +168,39 @@ async def stream_completion(
         ) from exc
 
 
-async def _read_events(
-    response: httpx.Response, assembler: StreamAssembler
-) -> AsyncIterator[Progress]:
+CLOSED_EARLY = "The model provider closed the connection before the reply finished."
+
+
+async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+    """A streamed body's events until it ends.
+
+    Raises UpstreamError when no event arrives for CHAT_IDLE_TIMEOUT seconds.
+    """
     events = aiter_sse(response.aiter_bytes())
     idle = settings.CHAT_IDLE_TIMEOUT
-    while not assembler.done:
+    while True:
         try:
             # Only parsed events count as progress: keep-alive comments never reach here.
             async with asyncio.timeout(idle):
                 event = await anext(events)
         except StopAsyncIteration:
-            raise UpstreamError(
-                "The model provider closed the connection before the reply finished."
-            ) from None
+            return
         except TimeoutError:
             raise UpstreamError(
                 f"The model provider stopped sending for {idle:g} seconds, so the reply was ended."
             ) from None
+        yield event
+
+
+async def _read_events(
+    response: httpx.Response, assembler: StreamAssembler
+) -> AsyncIterator[Progress]:
+    async for event in read_events(response):
         progress = assembler.feed_data(event.data)
-        if not assembler.done:
-            yield progress
+        if assembler.done:
+            return
+        yield progress
+    raise UpstreamError(CLOSED_EARLY)
 
 
 async def complete(upstream: Upstream, messages: list[dict], model: str) -> dict:
@@ -164,7 +212,7 @@ async def complete(upstream: Upstream, messages: list[dict], model: str) -> dict
             headers=upstream.headers() | {"Accept": "application/json"},
         )
         if response.status_code != 200:
-            raise UpstreamError(await _describe_status(response))
+            raise UpstreamError(await describe_status(response, upstream))
         return assemble_response(await _read_json(response))
     except StreamError as exc:
         raise UpstreamError(str(exc)) from exc
@@ -183,41 +231,12 @@ async def _read_json(response: httpx.Response) -> dict:
     return body
 
 
-def _as_chunk(whole: dict) -> dict:
-    """A non-streamed response as one stream chunk, so both go through the assembler."""
-    return {
-        **{key: whole[key] for key in ("id", "created", "model", "usage") if key in whole},
-        "choices": [
-            {
-                "index": choice["index"],
-                "delta": {
-                    key: value
-                    for key, value in choice["message"].items()
-                    if key in {"role", "content", "refusal"}
-                }
-                | (
-                    {
-                        "tool_calls": [
-                            {"index": i, **call}
-                            for i, call in enumerate(choice["message"]["tool_calls"])
-                        ]
-                    }
-                    if choice["message"].get("tool_calls")
-                    else {}
-                ),
-                "finish_reason": choice["finish_reason"],
-            }
-            for choice in whole["choices"]
-        ],
-    }
-
-
 STATUS_MESSAGES = {
     400: "The model provider refused the request (400 Bad Request).",
-    401: "The model provider rejected the API key (401 Unauthorized). Check OPENAI_API_KEY.",
+    401: "The model provider rejected the API key (401 Unauthorized). Check {env}_API_KEY.",
     403: "The model provider refused access (403 Forbidden). Check the API key's permissions.",
     404: "The model provider does not know this model or endpoint (404 Not Found). "
-    "Check CHAT_MODEL and OPENAI_BASE_URL.",
+    "Check CHAT_MODEL and {env}_BASE_URL.",
     408: "The model provider timed out (408).",
     413: "The conversation is too long for the model provider (413).",
     429: "The model provider is rate-limiting requests (429 Too Many Requests). "
@@ -225,7 +244,8 @@ STATUS_MESSAGES = {
 }
 
 
-async def _describe_status(response: httpx.Response) -> str:
+async def describe_status(response: httpx.Response, upstream: Upstream) -> str:
+    """A sentence for a non-200 answer, with the provider's own message when it gave one."""
     status = response.status_code
     detail = ""
     try:
@@ -242,7 +262,7 @@ async def _describe_status(response: httpx.Response) -> str:
     except (ValueError, httpx.HTTPError):
         pass
     if status in STATUS_MESSAGES:
-        text = STATUS_MESSAGES[status]
+        text = STATUS_MESSAGES[status].format(env=upstream.env_prefix)
     elif status >= 500:
         text = f"The model provider had a server error ({status}). Retry in a moment."
     else:

@@ -31,6 +31,10 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
                 "conversation": conversation.pk if conversation else None,
                 "wsPath": "/ws/chat/",
                 "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
+                "models": settings.CHAT_MODELS,
+                "model": (conversation and conversation.model) or settings.CHAT_MODEL,
+                "systemPrompt": conversation.system_prompt if conversation else "",
+                "defaultSystemPrompt": settings.CHAT_SYSTEM_PROMPT,
             },
         },
     )

@@ -151,7 +151,36 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "")
 CHAT_DEMO_MODE = not OPENAI_API_KEY and not OPENAI_BASE_URL
 if not OPENAI_BASE_URL:
     OPENAI_BASE_URL = "" if CHAT_DEMO_MODE else "https://api.openai.com/v1"
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env_url("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+
+# The models users may pick, the first being the default: "name" is served by the OpenAI-
+# compatible upstream, "anthropic:name" by Anthropic's Messages API.
 CHAT_MODEL = env_str("CHAT_MODEL", "demo" if CHAT_DEMO_MODE else "gpt-4o-mini")
+CHAT_MODEL_PROVIDERS: dict[str, str] = {}
+for _entry in env_list("CHAT_MODELS", [CHAT_MODEL]):
+    # Only a known provider is a prefix: Ollama's "llama3.1:8b" is one model name.
+    _provider, _, _name = _entry.partition(":")
+    if _provider not in {"openai", "anthropic"}:
+        _provider, _name = "openai", _entry
+    if not _name:
+        raise ImproperlyConfigured(f"CHAT_MODELS has an entry with no model name: {_entry!r}")
+    if _provider == "anthropic" and not ANTHROPIC_API_KEY:
+        raise ImproperlyConfigured(f"CHAT_MODELS names {_entry!r}: set ANTHROPIC_API_KEY too")
+    CHAT_MODEL_PROVIDERS[_name] = _provider
+CHAT_MODELS = list(CHAT_MODEL_PROVIDERS)
+CHAT_MODEL = CHAT_MODELS[0]
+# Sent first in every conversation that has no system prompt of its own.
+CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")
+CHAT_MAX_TOKENS = env_int("CHAT_MAX_TOKENS", 4096)  # Anthropic requires a limit
+
+# Tools the model may call (see chat/builtin_tools.py), and how far it may go.
+CHAT_TOOLS = env_list("CHAT_TOOLS", ["get_current_time", "calculator", "search_conversations"])
+if CHAT_TOOLS == ["none"]:
+    CHAT_TOOLS = []
+CHAT_MAX_TOOL_ROUNDS = env_int("CHAT_MAX_TOOL_ROUNDS", 5)
+CHAT_TOOL_TIMEOUT = env_float("CHAT_TOOL_TIMEOUT", 10.0)
+CHAT_TOOL_OUTPUT_LIMIT = env_int("CHAT_TOOL_OUTPUT_LIMIT", 8000)
 
 CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
 CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 120.0)

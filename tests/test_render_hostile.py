@@ -98,7 +98,8 @@ HOSTILE = [
 FORBIDDEN_TAGS = {
     *("script", "iframe", "object", "embed", "svg", "math", "img", "style", "form"),
     *("base", "meta", "link", "frame", "frameset", "template", "video", "audio", "source"),
-    *("button", "textarea", "select", "details", "body", "html", "head", "noscript"),
+    *("button", "textarea", "select", "body", "html", "head", "noscript"),
+    # Not `details`: tool-call blocks use it, and without on* attributes it is inert.
 }
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "srcset", "data", "poster", "xlink:href"}
 SAFE_SCHEMES = {"http", "https", "mailto"}

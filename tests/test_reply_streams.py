@@ -46,7 +46,10 @@ async def test_a_first_message_creates_a_conversation_and_streams_the_reply(alic
     await socket.close()
 
 
-async def test_the_upstream_receives_a_streaming_request_with_the_history(alice, upstream):
+async def test_the_upstream_receives_a_streaming_request_with_the_history(
+    alice, upstream, settings
+):
+    settings.CHAT_TOOLS = []  # no tools: the plainest request (the tool loop has its tests)
     socket = await Socket.open_as(alice)
     await socket.send({"type": "send", "conversation": None, "content": "First"})
     conversation_id = (await socket.recv())["conversation"]["id"]

@@ -78,3 +78,35 @@ def test_debug_off_needs_a_secret_key():
     result = load_settings(DJANGO_DEBUG="false")
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr.splitlines()[-1]
+
+
+def test_chat_models_name_the_provider_of_each_model():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings;"
+            " print(settings.CHAT_MODELS, settings.CHAT_MODEL_PROVIDERS, settings.CHAT_MODEL)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ
+        | {
+            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            "CHAT_MODELS": "llama3.1:8b, anthropic:claude-x",
+            "ANTHROPIC_API_KEY": "k",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "['llama3.1:8b', 'claude-x'] {'llama3.1:8b': 'openai', 'claude-x': 'anthropic'} llama3.1:8b"
+    )
+
+
+def test_an_anthropic_model_needs_its_key():
+    result = load_settings(CHAT_MODELS="anthropic:claude-x")
+    assert result.returncode != 0
+    assert "ANTHROPIC_API_KEY" in result.stderr.splitlines()[-1]

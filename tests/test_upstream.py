@@ -143,8 +143,30 @@ async def test_slow_but_steady_events_are_not_a_stall(upstream, settings):
 
 def test_the_demo_upstream_is_this_server(settings):
     settings.CHAT_DEMO_MODE = True
-    assert configured_upstream(("0.0.0.0", 8123)).base_url == "http://127.0.0.1:8123/demo/v1"
-    assert configured_upstream(("::1", 8000)).base_url == "http://[::1]:8000/demo/v1"
+    assert configured_upstream("demo", ("0.0.0.0", 8123)).base_url == (
+        "http://127.0.0.1:8123/demo/v1"
+    )
+    assert configured_upstream("demo", ("::1", 8000)).base_url == "http://[::1]:8000/demo/v1"
+
+
+def test_each_model_is_served_by_its_configured_provider(settings):
     settings.CHAT_DEMO_MODE = False
     settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = "http://ollama:11434/v1", ""
-    assert configured_upstream(("0.0.0.0", 8123)) == Upstream("http://ollama:11434/v1", "")
+    settings.ANTHROPIC_BASE_URL, settings.ANTHROPIC_API_KEY = "http://claude.test", "ak"
+    settings.CHAT_MODEL_PROVIDERS = {"llama3.1:8b": "openai", "claude-x": "anthropic"}
+    assert configured_upstream("llama3.1:8b") == Upstream("http://ollama:11434/v1", "")
+    assert configured_upstream("claude-x") == Upstream("http://claude.test", "ak", "anthropic")
+
+
+async def test_tools_are_offered_in_the_request_when_there_are_some(upstream):
+    spec = {
+        "type": "function",
+        "function": {"name": "f", "description": "d", "parameters": {"type": "object"}},
+    }
+    assembler = StreamAssembler()
+    upstream_config = Upstream(upstream.url, "sk")
+    [p async for p in stream_completion(upstream_config, MESSAGES, "m", assembler, [spec])]
+    [p async for p in stream_completion(upstream_config, MESSAGES, "m", StreamAssembler(), [])]
+    with_tools, without = upstream.wait_for_requests(2)
+    assert with_tools["body"]["tools"] == [spec]
+    assert "tools" not in without["body"]
