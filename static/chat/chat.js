@@ -14,6 +14,10 @@
 
   const byId = (id) => document.getElementById(id);
   const page = JSON.parse(byId("page-data").textContent);
+  // Older servers leave these out: no model choice, no system prompt.
+  page.models = Array.isArray(page.models) ? page.models : [];
+  page.systemPrompt = page.systemPrompt || "";
+  page.defaultSystemPrompt = page.defaultSystemPrompt || "";
 
   const ui = {
     app: byId("app"),
@@ -36,6 +40,15 @@
     hint: byId("composer-hint"),
     count: byId("composer-count"),
     announcer: byId("announcer"),
+    modelPick: byId("model-pick"),
+    model: byId("model-select"),
+    settingsBtn: byId("settings-btn"),
+    settings: byId("settings-dialog"),
+    settingsForm: byId("settings-form"),
+    prompt: byId("system-prompt"),
+    settingsStatus: byId("settings-status"),
+    settingsSave: byId("settings-save"),
+    settingsCancel: byId("settings-cancel"),
   };
 
   const state = {
@@ -56,6 +69,12 @@
     awaitingReply: false, // sent or retried, the reply's `message` not yet here
     awaitTimer: 0,
     stopping: false,
+    // Per assistant message id: which of its tool-call <details> the reader opened (true) or
+    // closed (false), by index, so a frame or a rebuild does not undo it.
+    toolOpen: new Map(),
+    savingPrompt: null, // a `settings` frame is on its way with this text
+    saveTimer: 0,
+    closeTimer: 0,
   };
 
   // ---------------------------------------------------------------- small helpers
@@ -139,6 +158,11 @@
     return block;
   }
 
+  // Tool results are shown by the server inside their call's block, never on their own.
+  function isShown(m) {
+    return m.role !== "tool";
+  }
+
   // Mirrors templates/chat/_message.html.
   function buildMessage(m) {
     const article = el("article", "msg");
@@ -148,19 +172,14 @@
     if (m.role === "assistant") {
       article.dataset.status = m.status;
       const blocks = el("div", "md-blocks");
-      if (m.html) blocks.append(buildBlock(m.html));
+      if (m.html) blocks.append(buildBlock(m.html)); // holds its tool calls, if any
       const tail = el("div", "md-tail");
       if (m.status === "streaming") tail.append(caret());
-      body.append(blocks, tail);
+      body.append(blocks, tail, el("div", "msg-tools"));
       article.append(body);
       const notice = buildNotice(m.status, m.error);
       if (notice) article.append(notice);
-    } else if (m.role === "tool") {
-      const details = el("details", "tool-output");
-      details.append(el("summary", "", "Tool result"), body);
-      body.innerHTML = m.html;
-      addCopyButtons(body);
-      article.append(details);
+      restoreToolOpen(article);
     } else {
       body.innerHTML = m.html;
       article.append(body);
@@ -174,6 +193,48 @@
     // and the next frame must start at 0 (or we resynchronise).
     const synced = m.status !== "streaming" || !m.html;
     state.replies.set(Number(m.id), { lastSeq: lastSeq || 0, synced });
+  }
+
+  // ---------------------------------------------------------------- tool calls
+
+  function toolCalls(article) {
+    return article.querySelectorAll("details.tool-call");
+  }
+
+  function toolsBox(article) {
+    let box = article.querySelector(":scope > .msg-body > .msg-tools");
+    if (!box) {
+      box = el("div", "msg-tools");
+      article.querySelector(":scope > .msg-body").append(box);
+    }
+    return box;
+  }
+
+  // Re-applies what the reader opened or closed; the rest stays as the server sent it.
+  function restoreToolOpen(article) {
+    const choices = state.toolOpen.get(Number(article.dataset.id));
+    if (!choices) return;
+    toolCalls(article).forEach((details, i) => {
+      if (choices.has(i)) details.open = choices.get(i);
+    });
+  }
+
+  function setTools(article, html) {
+    const box = toolsBox(article);
+    box.innerHTML = html || ""; // sanitised by the server
+    restoreToolOpen(article);
+  }
+
+  // A click on a tool call's summary: remember the state it is about to take.
+  function rememberToolToggle(summary) {
+    const details = summary.parentElement;
+    const article = details.closest(".msg");
+    if (!article) return;
+    const id = Number(article.dataset.id);
+    const index = [...toolCalls(article)].indexOf(details);
+    if (index < 0) return;
+    if (!state.toolOpen.has(id)) state.toolOpen.set(id, new Map());
+    state.toolOpen.get(id).set(index, !details.open);
   }
 
   function setStatus(article, status, error) {
@@ -236,8 +297,13 @@
     reply.lastSeq = f.seq;
     reply.synced = true;
 
+    if (Object.prototype.hasOwnProperty.call(f, "tools")) setTools(article, f.tools);
+    const hasTools = toolCalls(article).length > 0;
+
     const streaming = f.status === "streaming";
-    fillTail(article.querySelector(".md-tail"), f.tail, f.pending, streaming);
+    // Once the calls are showing, their own state says what is happening: no lone caret.
+    const showCaret = streaming && !(hasTools && !f.tail && !f.pending);
+    fillTail(article.querySelector(".md-tail"), f.tail, f.pending, showCaret);
     const wasStreaming = article.dataset.status === "streaming";
     setStatus(article, f.status, f.error);
     if (wasStreaming && !streaming) replyEnded(f.status, f.error);
@@ -254,6 +320,10 @@
 
   function upsertMessage(m) {
     const existing = findMessage(m.id);
+    if (!isShown(m)) {
+      if (existing) existing.remove();
+      return;
+    }
     const previous = state.replies.get(m.id);
     const article = buildMessage(m);
     if (existing) existing.replaceWith(article);
@@ -265,8 +335,9 @@
 
   function renderHistory(messages) {
     state.replies.clear();
-    ui.messages.replaceChildren(...messages.map(buildMessage));
-    for (const m of messages) trackReply(m, 0);
+    const shown = messages.filter(isShown);
+    ui.messages.replaceChildren(...shown.map(buildMessage));
+    for (const m of shown) trackReply(m, 0);
     updateEmptyState();
     contentChanged();
   }
@@ -274,9 +345,10 @@
   // ---------------------------------------------------------------- copy buttons
 
   // Each <pre> gets a header strip with a Copy button: <div.code-wrap><div.code-head>…<pre>.
+  // Not a tool call's arguments and result: those are small boxes of their own.
   function addCopyButtons(root) {
     for (const pre of root.querySelectorAll("pre")) {
-      if (pre.parentElement.classList.contains("code-wrap")) continue;
+      if (pre.parentElement.classList.contains("code-wrap") || pre.closest(".tool-call")) continue;
       const wrap = el("div", "code-wrap");
       const head = el("div", "code-head");
       head.append(button("copy-btn", "Copy", "Copy code"));
@@ -407,7 +479,10 @@
       setHint("Wait for the reply to finish, or stop it.", "warn");
       return;
     }
-    if (!sendFrame({ type: "send", conversation: state.conversation, content: text })) {
+    const frame = withModel({ type: "send", conversation: state.conversation, content: text });
+    // A new conversation takes the system prompt set before it existed.
+    if (state.conversation === null && page.systemPrompt) frame.system_prompt = page.systemPrompt;
+    if (!sendFrame(frame)) {
       // Pressed Send before the socket was up (or while it is down): send it on (re)connect.
       state.sendWhenOpen = true;
       setHint("Connecting… Your message will be sent as soon as the connection is up.", "offline");
@@ -426,6 +501,25 @@
     scrollToBottom();
   }
 
+  // ---------------------------------------------------------------- model choice
+
+  function setupModels() {
+    const models = page.models;
+    ui.model.replaceChildren(...models.map((name) => {
+      const option = el("option", "", name);
+      option.value = name;
+      return option;
+    }));
+    // A model no longer offered falls back to the site default (the first).
+    if (models.length) ui.model.value = models.includes(page.model) ? page.model : models[0];
+    ui.modelPick.hidden = models.length < 2;
+  }
+
+  function withModel(frame) {
+    if (page.models.length) frame.model = ui.model.value || page.models[0];
+    return frame;
+  }
+
   function onComposerKey(event) {
     // isComposing / 229: Enter that confirms an IME candidate is not "send".
     if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
@@ -438,7 +532,7 @@
       setHint("Wait for the reply to finish, or stop it.", "warn");
       return;
     }
-    if (!sendFrame({ type: "retry", conversation: state.conversation })) {
+    if (!sendFrame(withModel({ type: "retry", conversation: state.conversation }))) {
       setHint("Reconnecting… Try again once connected.", "offline");
       return;
     }
@@ -457,6 +551,88 @@
     }
     state.stopping = true;
     updateComposer();
+  }
+
+  // ---------------------------------------------------------------- settings (system prompt)
+
+  function setSettingsStatus(text, kind) {
+    ui.settingsStatus.textContent = text || "";
+    ui.settingsStatus.dataset.kind = kind || "";
+  }
+
+  function showPromptState() {
+    ui.prompt.placeholder = page.defaultSystemPrompt
+      ? `Site default: ${page.defaultSystemPrompt}`
+      : "No system prompt";
+    ui.settingsBtn.dataset.custom = String(page.systemPrompt.trim() !== "");
+  }
+
+  function setSaving(text) {
+    state.savingPrompt = text;
+    window.clearTimeout(state.saveTimer);
+    ui.settingsSave.setAttribute("aria-disabled", String(text !== null));
+    if (text !== null) {
+      state.saveTimer = window.setTimeout(() => {
+        setSaving(null);
+        setSettingsStatus("No answer from the server. Try again.", "error");
+      }, REPLY_START_TIMEOUT_MS / 2);
+    }
+  }
+
+  function openSettings() {
+    window.clearTimeout(state.closeTimer);
+    ui.prompt.value = page.systemPrompt;
+    setSettingsStatus("");
+    setSaving(null);
+    showPromptState();
+    if (!ui.settings.open) ui.settings.showModal();
+    ui.prompt.focus();
+  }
+
+  function closeSettings() {
+    window.clearTimeout(state.closeTimer);
+    if (ui.settings.open) ui.settings.close();
+  }
+
+  // Saved: say so a moment, then close (unless the reader carries on editing).
+  function settingsSaved(message) {
+    setSettingsStatus(message, "ok");
+    announce(message);
+    window.clearTimeout(state.closeTimer);
+    state.closeTimer = window.setTimeout(closeSettings, 900);
+  }
+
+  function saveSettings() {
+    if (state.savingPrompt !== null) return;
+    const text = ui.prompt.value;
+    if (state.conversation === null) {
+      // No conversation yet: the first `send` carries it.
+      page.systemPrompt = text;
+      showPromptState();
+      settingsSaved("Saved. It applies from your first message.");
+      return;
+    }
+    if (!sendFrame({ type: "settings", conversation: state.conversation, system_prompt: text })) {
+      setSettingsStatus("Not connected. Try again once connected.", "error");
+      return;
+    }
+    setSaving(text);
+    setSettingsStatus("Saving…");
+  }
+
+  function applySettings(f) {
+    const wasEditing = ui.settings.open && ui.prompt.value !== page.systemPrompt;
+    const confirming = state.savingPrompt !== null;
+    page.systemPrompt = typeof f.system_prompt === "string" ? f.system_prompt : "";
+    showPromptState();
+    if (confirming) {
+      setSaving(null);
+      ui.prompt.value = page.systemPrompt;
+      settingsSaved("Saved.");
+    } else if (ui.settings.open && !wasEditing) {
+      // Changed elsewhere (another tab) while open but untouched here: show the new one.
+      ui.prompt.value = page.systemPrompt;
+    }
   }
 
   // ---------------------------------------------------------------- sidebar
@@ -658,7 +834,18 @@
 
     frame: applyFrame,
 
+    settings(f) {
+      if (f.conversation !== state.conversation) return;
+      applySettings(f);
+    },
+
     error(f) {
+      if (state.savingPrompt !== null && ui.settings.open) {
+        // The dialog is modal: this answers its Save.
+        setSaving(null);
+        setSettingsStatus(f.message || "The server refused that.", "error");
+        return;
+      }
       showError(f.message || "The server refused that.");
       if (state.pendingText !== null) {
         restoreDraft(state.pendingText);
@@ -811,6 +998,30 @@
       if (copy) onCopyClick(copy);
       const retry = event.target.closest(".msg-retry");
       if (retry) sendRetry(retry);
+      const summary = event.target.closest("details.tool-call > summary");
+      if (summary) rememberToolToggle(summary);
+    });
+
+    setupModels();
+    showPromptState();
+    ui.settingsBtn.addEventListener("click", openSettings);
+    ui.settingsCancel.addEventListener("click", closeSettings);
+    ui.settingsForm.addEventListener("submit", (event) => { event.preventDefault(); saveSettings(); });
+    ui.prompt.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        saveSettings();
+      }
+    });
+    ui.prompt.addEventListener("input", () => {
+      window.clearTimeout(state.closeTimer); // still editing: do not close under the reader
+      if (state.savingPrompt === null) setSettingsStatus("");
+    });
+    // Closed by Cancel, Escape or after saving: the box shows the saved prompt next time.
+    ui.settings.addEventListener("close", () => {
+      window.clearTimeout(state.closeTimer);
+      ui.prompt.value = page.systemPrompt;
+      setSettingsStatus("");
     });
 
     ui.convList.addEventListener("click", onConvClick);
