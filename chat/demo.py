@@ -17,6 +17,8 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chat.tool_blocks import pretty_json
+
 DEMO_MODEL = "demo"
 
 REPLY = """\
@@ -55,7 +57,54 @@ def fibonacci(n: int) -> list[int]:
 
 - [x] Streaming works
 - [ ] Connect a real provider
+
+Ask me `what time is it in Asia/Tokyo?` or `calculate 12*(3+4)` to see a tool call.
 """
+
+TOOL_REPLY = """\
+The `{name}` tool answered:
+
+{fence}json
+{result}
+{fence}
+
+The block above shows the call as it happened: its arguments, how long it took and its \
+result. A real model uses results like this to write its answer.
+"""
+
+ARITHMETIC = re.compile(r"[-+*/().\d\s]*\d\s*[-+*/]\s*[-+*/().\d\s]*\d[)\s]*")
+TIME_ZONE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z_]+(?:/[A-Za-z_]+)?\b")
+
+
+def demo_tool_call(messages: list, offered: set[str]) -> tuple[str, dict] | None:
+    """The tool the demo calls for the last user message, if it reads as a request for one."""
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    text = last.get("content") if last.get("role") == "user" else None
+    if not isinstance(text, str):
+        return None
+    if "calculator" in offered and (match := ARITHMETIC.search(text)):
+        return "calculator", {"expression": match.group().strip()}
+    if "get_current_time" in offered and re.search(r"\btime\b", text, re.IGNORECASE):
+        zone = TIME_ZONE.search(text)
+        return "get_current_time", {"timezone": zone.group() if zone else "UTC"}
+    return None
+
+
+def demo_tool_answer(messages: list) -> str:
+    """The demo's answer once its tool call has a result (the last message)."""
+    names = {
+        call["id"]: call["function"]["name"]
+        for m in messages
+        if isinstance(m, dict)
+        for call in m.get("tool_calls") or []
+    }
+    result = pretty_json(str(messages[-1].get("content", "")))
+    longest = max((len(run) for run in re.findall(r"`+", result)), default=0)
+    return TOOL_REPLY.format(
+        name=names.get(messages[-1].get("tool_call_id"), "tool"),
+        result=result,
+        fence="`" * max(3, longest + 1),  # a fence the result cannot close
+    )
 
 
 def demo_reply(messages: list) -> str:
@@ -92,6 +141,25 @@ def _chunk(
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
+async def _stream_tool_call(name: str, arguments: dict) -> AsyncIterator[bytes]:
+    completion_id, created = f"chatcmpl-demo-{time.time_ns()}", int(time.time())
+    yield _chunk(completion_id, created, {"role": "assistant", "content": None})
+    call = {
+        "index": 0,
+        "id": f"call_demo_{time.time_ns()}",
+        "type": "function",
+        "function": {"name": name, "arguments": ""},
+    }
+    yield _chunk(completion_id, created, {"tool_calls": [call]})
+    encoded = json.dumps(arguments)
+    for start in range(0, len(encoded), 4):  # arguments arrive in fragments, as they do
+        await asyncio.sleep(settings.CHAT_DEMO_DELAY)
+        fragment = {"index": 0, "function": {"arguments": encoded[start : start + 4]}}
+        yield _chunk(completion_id, created, {"tool_calls": [fragment]})
+    yield _chunk(completion_id, created, {}, finish_reason="tool_calls")
+    yield b"data: [DONE]\n\n"
+
+
 async def _stream(text: str) -> AsyncIterator[bytes]:
     completion_id, created = f"chatcmpl-demo-{time.time_ns()}", int(time.time())
     yield _chunk(completion_id, created, {"role": "assistant", "content": ""})
@@ -123,7 +191,17 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"error": {"message": "Expected a JSON body with messages."}}, status=400
         )
-    text = demo_reply(messages if isinstance(messages, list) else [])
+    messages = messages if isinstance(messages, list) else []
+    offered = {
+        spec["function"].get("name")
+        for spec in body.get("tools") or []
+        if isinstance(spec, dict) and isinstance(spec.get("function"), dict)
+    }
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    wanted = demo_tool_call(messages, offered) if body.get("stream") else None
+    if wanted:
+        return _event_stream(_stream_tool_call(*wanted))
+    text = demo_tool_answer(messages) if last.get("role") == "tool" else demo_reply(messages)
     if not body.get("stream"):
         words = len(text.split())
         return JsonResponse(
@@ -146,6 +224,10 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
                 },
             }
         )
-    response = StreamingHttpResponse(_stream(text), content_type="text/event-stream")
+    return _event_stream(_stream(text))
+
+
+def _event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     return response

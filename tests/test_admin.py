@@ -81,3 +81,32 @@ def test_the_message_admin_lists_and_filters(client, staff, conversation):
     message = Message.objects.get(role="assistant")
     detail = client.get(f"/admin/chat/message/{message.pk}/change/").content.decode()
     assert "Thrust." in detail and "<script>alert" not in detail
+
+
+def test_the_transcript_shows_tool_calls_with_their_results(client, staff, alice):
+    from chat.tool_blocks import ToolCallView, render_tool_blocks
+
+    conversation = Conversation.objects.create(user=alice, title="Maths")
+    blocks = render_tool_blocks(
+        [ToolCallView("c1", "calculator", '{"expression": "6*7"}', "done", 4, '{"result": 42}')]
+    )
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        html=blocks,
+        tool_calls=[
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "calculator", "arguments": '{"expression": "6*7"}'},
+            }
+        ],
+    )
+    Message.objects.create(
+        conversation=conversation, role="tool", tool_call_id="c1", content='{"result": 42}'
+    )
+    client.force_login(staff)
+    page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
+    assert '<details class="tool-call is-done">' in page
+    assert "calculator" in page and "&quot;result&quot;: 42" in page
+    assert 'data-role="tool"' not in page  # shown inside its call's block, not twice

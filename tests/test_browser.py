@@ -144,6 +144,43 @@ def test_staff_find_the_conversation_in_the_admin(page, site, live_upstream):
     assert "Something to review" in transcript.inner_text()
 
 
+def test_a_tool_call_shows_as_a_block_live_and_after_a_reload(page, site, live_upstream):
+    from tests.test_tool_loop import tool_call_reply
+
+    live_upstream.queue(
+        tool_call_reply(
+            ("call_7", "calculator", ['{"expression": ', '"6*7"}']),
+            text="Let me work it out.",
+            pause=0.05,
+        ),
+        text_reply(["The answer ", "is ", "42."], pause=0.05),
+    )
+    log_in(page, site)
+    send(page, "What is 6*7?")
+    block = page.locator("article[data-role=assistant] details.tool-call").first
+    block.wait_for()
+    page.wait_for_selector("article[data-role=assistant] details.tool-call.is-done")
+    page.wait_for_selector("article[data-role=assistant]:has-text('The answer is 42.')")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete] >> nth=1")
+
+    def shown() -> tuple[str, str]:
+        block = page.locator("details.tool-call").first
+        block.locator("summary").click()
+        return block.locator(".tool-name").inner_text(), block.inner_text()
+
+    name, live_text = shown()
+    assert name == "calculator"
+    assert '"expression": "6*7"' in live_text and '"result": 42' in live_text
+    assert re.search(r"done in [\d,]+ ms", live_text)
+    assert page.locator("article[data-role=tool]").count() == 0
+
+    page.reload()
+    page.wait_for_selector("details.tool-call.is-done")
+    assert shown() == (name, live_text)
+    assert page.locator("article[data-role=assistant]", has_text="Let me work it out.").count() == 1
+    assert page.errors == []
+
+
 def test_the_demo_model_streams_on_a_fresh_install(browser, tmp_path):
     demo = start_site(tmp_path, {})  # no key and no base URL: the demo upstream
     try:
@@ -156,6 +193,13 @@ def test_the_demo_model_streams_on_a_fresh_install(browser, tmp_path):
         page.wait_for_selector("article[data-role=assistant] >> text=This is the demo model")
         page.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
         assert page.locator("article[data-role=assistant] div.highlight").count() == 1
+
+        send(page, "calculate 12*(3+4)")  # the demo calls a real tool, too
+        page.wait_for_selector("details.tool-call.is-done")
+        page.wait_for_selector("article[data-role=assistant] >> text=The calculator tool answered")
+        page.locator("details.tool-call summary").click()
+        assert '"result": 84' in page.locator("details.tool-call").inner_text()
+        page.screenshot(path=str(tmp_path / "demo-tool.png"))
         context.close()
     finally:
         demo.stop()
