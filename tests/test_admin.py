@@ -1,5 +1,7 @@
 """Staff review conversations in the admin; what they see is sanitised too."""
 
+import html
+
 import pytest
 
 from chat.models import Conversation, Message
@@ -108,5 +110,5 @@ def test_the_transcript_shows_tool_calls_with_their_results(client, staff, alice
     client.force_login(staff)
     page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
     assert '<details class="tool-call is-done">' in page
-    assert "calculator" in page and "&quot;result&quot;: 42" in page
+    assert "calculator" in page and '"result": 42' in html.unescape(page)
     assert 'data-role="tool"' not in page  # shown inside its call's block, not twice
