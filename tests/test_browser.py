@@ -32,7 +32,8 @@ def site(tmp_path_factory, live_upstream):
         {
             "OPENAI_BASE_URL": live_upstream.url,
             "OPENAI_API_KEY": "sk-browser",
-            "CHAT_MODEL": "m1",
+            "CHAT_MODELS": "m1,m2",
+            "CHAT_SYSTEM_PROMPT": "Site default prompt.",
         },
     )
     create_user(live, "alice", "alice-password-1")
@@ -178,6 +179,38 @@ def test_a_tool_call_shows_as_a_block_live_and_after_a_reload(page, site, live_u
     page.wait_for_selector("details.tool-call.is-done")
     assert shown() == (name, live_text)
     assert page.locator("article[data-role=assistant]", has_text="Let me work it out.").count() == 1
+    assert page.errors == []
+
+
+def test_the_model_and_system_prompt_are_chosen_in_the_page(page, site, live_upstream):
+    live_upstream.queue(text_reply(["Un."]), text_reply(["Deux."]), text_reply(["Trois."]))
+    log_in(page, site)
+    page.select_option("#model-select", "m2")
+    page.click("#settings-btn")
+    page.fill("#system-prompt", "Answer in French.")
+    page.click("#settings-save")
+    page.wait_for_selector("#settings-dialog", state="hidden")
+    send(page, "One")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]")
+    first = live_upstream.requests[-1]["body"]
+    assert first["model"] == "m2"
+    assert first["messages"][0] == {"role": "system", "content": "Answer in French."}
+
+    page.reload()  # the conversation keeps its model and prompt
+    assert page.input_value("#model-select") == "m2"
+    page.click("#settings-btn")
+    assert page.input_value("#system-prompt") == "Answer in French."
+    page.fill("#system-prompt", "")  # back to the site default
+    page.click("#settings-save")
+    page.wait_for_selector("#settings-status:has-text('Saved')")
+    page.wait_for_selector("#settings-dialog", state="hidden")
+    page.select_option("#model-select", "m1")
+    send(page, "Two")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete] >> nth=1")
+    second = live_upstream.requests[-1]["body"]
+    assert second["model"] == "m1"
+    assert second["messages"][0] == {"role": "system", "content": "Site default prompt."}
+    assert page.locator("article", has_text="Answer in French.").count() == 0
     assert page.errors == []
 
 

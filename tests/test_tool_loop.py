@@ -244,8 +244,14 @@ async def test_a_tool_that_takes_too_long_times_out(alice, upstream, settings):
     upstream.queue(tool_call_reply(("t", "slow_tool", ['{"seconds": 5}'])), text_reply(["Ok."]))
     socket, _ = await ask(alice)
     await until_done(socket)
-    sent_back = upstream.wait_for_requests(2)[1]["body"]["messages"][2]
-    assert "timed out" in sent_back["content"]
+    assert upstream.wait_for_requests(2)[1]["body"]["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call("t", "slow_tool", '{"seconds": 5}')],
+        },
+        {"role": "tool", "content": "The tool timed out after 0.3 seconds.", "tool_call_id": "t"},
+    ]
     await socket.close()
 
 
@@ -262,13 +268,22 @@ async def test_past_the_round_limit_the_reply_ends_with_an_explanation(alice, up
     upstream.queue(text_reply(["Fine."]))
     await socket.send({"type": "send", "conversation": conversation_id, "content": "go on"})
     await socket.recv_reply_end()
-    assert [m["role"] for m in upstream.wait_for_requests(3)[2]["body"]["messages"]] == [
-        "user",
-        "assistant",
-        "tool",
-        "assistant",
-        "tool",
-        "user",
+    two = {"role": "tool", "content": '{"expression": "1+1", "result": 2}'}
+    assert upstream.wait_for_requests(3)[2]["body"]["messages"] == [
+        {"role": "user", "content": "What is 6*7?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call("r0", "calculator", '{"expression": "1+1"}')],
+        },
+        two | {"tool_call_id": "r0"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call("r1", "calculator", '{"expression": "1+1"}')],
+        },
+        two | {"tool_call_id": "r1"},
+        {"role": "user", "content": "go on"},
     ]
     await socket.close()
 
@@ -289,11 +304,19 @@ async def test_stop_during_a_tool_keeps_a_whole_history(alice, upstream):
     upstream.queue(text_reply(["Alright."]))
     await socket.send({"type": "send", "conversation": conversation_id, "content": "never mind"})
     await socket.recv_reply_end()
-    assert [m["role"] for m in upstream.wait_for_requests(2)[1]["body"]["messages"]] == [
-        "user",
-        "assistant",
-        "tool",
-        "user",
+    assert upstream.wait_for_requests(2)[1]["body"]["messages"] == [
+        {"role": "user", "content": "What is 6*7?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call("s", "slow_tool", '{"seconds": 30}')],
+        },
+        {
+            "role": "tool",
+            "content": "Stopped by the user before the tool finished.",
+            "tool_call_id": "s",
+        },
+        {"role": "user", "content": "never mind"},
     ]
     await socket.close()
 
@@ -308,11 +331,15 @@ async def test_a_failed_round_is_left_out_and_the_conversation_continues(alice, 
     upstream.queue(text_reply(["Recovered."]))
     await socket.send({"type": "send", "conversation": conversation_id, "content": "again"})
     await socket.recv_reply_end()
-    assert [m["role"] for m in upstream.wait_for_requests(3)[2]["body"]["messages"]] == [
-        "user",
-        "assistant",
-        "tool",
-        "user",
+    assert upstream.wait_for_requests(3)[2]["body"]["messages"] == [
+        {"role": "user", "content": "What is 6*7?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call("f", "calculator", '{"expression": "3*3"}')],
+        },
+        {"role": "tool", "content": '{"expression": "3*3", "result": 9}', "tool_call_id": "f"},
+        {"role": "user", "content": "again"},
     ]
     await socket.close()
 
