@@ -196,11 +196,13 @@ async def start(conversation: Conversation, server: tuple[str, int] | None = Non
 
 
 def _stop(generation: Generation) -> None:
-    """Stop the reply: cancelling its task closes the upstream request."""
-    if generation.stop_requested or generation.finished or generation.task is None:
-        return  # already stopping, or already saving its end: let it finish
+    """Stop the reply: cancelling its task closes the upstream request and abandons tools."""
+    if generation.stop_requested or generation.task is None:
+        return
     generation.stop_requested = True
-    generation.task.cancel()
+    if not generation.finished:
+        generation.task.cancel()
+    # Otherwise a round is being saved: let it finish; the next one will not start.
 
 
 async def _listen(generation: Generation) -> None:
@@ -228,6 +230,10 @@ async def _run(
             generation.next_round(reply.pk)
             await _announce(reply)
             round_number += 1
+    except asyncio.CancelledError:
+        if not generation.stop_requested:
+            raise  # the process is going away
+        generation.status = Status.STOPPED  # stopped between two rounds
     finally:
         listener.cancel()
         await _save_round(generation, last=True)
@@ -240,6 +246,9 @@ async def _round(
     round_number: int,
 ) -> bool:
     """Stream one answer and run the tools it calls. True: ask the model again."""
+    if generation.stop_requested:  # Stop came while the last round was being saved
+        generation.status = Status.STOPPED
+        return False
     publisher = asyncio.create_task(_publish_frames(generation))
     tools = enabled_tools()
     go_on = False
@@ -289,9 +298,6 @@ async def _round(
         generation.finished = True
         generation.changed.set()
         await asyncio.gather(publisher, return_exceptions=True)
-        if generation.status == Status.STREAMING:  # cancelled by shutdown: keep what we have
-            generation.status = Status.INTERRUPTED
-            generation.error = "The server stopped while this reply was being written."
     return go_on
 
 
@@ -356,6 +362,9 @@ async def _publish_frames(generation: Generation) -> None:
 
 async def _save_round(generation: Generation, *, last: bool) -> None:
     """Save the round's message whole and send its last frame."""
+    if generation.status == Status.STREAMING:  # cut off by a shutdown: keep what we have
+        generation.status = Status.INTERRUPTED
+        generation.error = "The server stopped while this reply was being written."
     for view in generation.calls:
         if view.state == "streaming":  # arguments cut off before the tool could run
             view.state = "stopped" if generation.status == Status.STOPPED else "failed"

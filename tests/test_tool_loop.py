@@ -479,3 +479,17 @@ async def test_the_same_loop_through_the_anthropic_adapter(alice, upstream, sett
     assert asked.tool_calls == [call("toolu_1", "calculator", '{"expression": "6*7"}')]
     assert answer.content == "It is 42."
     await socket.close()
+
+
+async def test_a_stop_that_arrives_between_rounds_ends_the_reply_before_the_next(upstream):
+    from chat import generation
+    from chat.upstream import Upstream
+
+    between = generation.Generation(conversation_id=1, message_id=1, finished=True)
+    between.task = asyncio.current_task()
+    generation._stop(between)  # a round is being saved: nothing is cancelled...
+    assert between.stop_requested
+    # ...and the next round does not start: no request reaches the upstream.
+    assert await generation._round(between, None, Upstream(upstream.url), 2) is False
+    assert between.status == "stopped"
+    assert upstream.requests == []
