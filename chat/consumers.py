@@ -6,6 +6,7 @@ The protocol is in docs/protocol.md. Every refusal is an `error` frame; the sock
 from __future__ import annotations
 
 import json
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -14,6 +15,8 @@ from django.conf import settings
 from chat import generation
 from chat.models import Conversation, Message, title_from_message
 from chat.render import render_plain_text
+
+log = logging.getLogger(__name__)
 
 
 class FrameError(Exception):
@@ -51,6 +54,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.handle(self.parse(text_data))
         except FrameError as exc:
             await self.send_json({"type": "error", "code": exc.code, "message": str(exc)})
+        except Exception:
+            # The socket stays usable and the user gets a sentence, not a closed connection.
+            log.exception("websocket frame failed")
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "server_error",
+                    "message": "Something went wrong on the server. Try again.",
+                }
+            )
 
     def parse(self, text_data: str | None) -> dict:
         # Room for a full message after JSON escaping, and no more.
@@ -72,9 +85,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "retry": self.retry,
             "settings": self.change_settings,
         }
-        handler = handlers.get(frame.get("type"))
+        kind = frame.get("type")
+        handler = handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            raise FrameError("unknown_type", f"Unknown frame type {frame.get('type')!r}.")
+            raise FrameError("unknown_type", f"Unknown frame type {str(kind)[:40]!r}.")
         await handler(frame)
 
     # --- frames from the browser -------------------------------------------------------

@@ -62,6 +62,9 @@ BAD_FRAMES = [
     ('"a string"', "bad_json"),
     ('{"type": "dance"}', "unknown_type"),
     ('{"no": "type"}', "unknown_type"),
+    ('{"type": []}', "unknown_type"),
+    ('{"type": {"a": 1}}', "unknown_type"),
+    ('{"type": "settings", "conversation": 1, "system_prompt": 5}', "not_open"),
     ('{"type": "send", "conversation": null}', "bad_frame"),
     ('{"type": "send", "conversation": null, "content": 42}', "bad_frame"),
     ('{"type": "send", "conversation": null, "content": "   \\n "}', "empty"),
@@ -94,4 +97,27 @@ async def test_an_oversized_message_is_refused_and_nothing_is_saved(alice, setti
     await socket.send_text(json.dumps({"type": "send", "content": "y" * 5000}))
     assert (await socket.recv())["code"] == "too_long"
     assert not await Conversation.objects.aexists()
+    await socket.close()
+
+
+async def test_an_unexpected_server_error_is_an_error_frame_and_the_socket_stays(
+    alice, upstream, monkeypatch
+):
+    from chat import consumers
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(consumers, "find_conversation", broken)
+    socket = await Socket.open_as(alice)
+    await socket.send({"type": "open", "conversation": 1})
+    error = await socket.recv()
+    assert error == {
+        "type": "error",
+        "code": "server_error",
+        "message": "Something went wrong on the server. Try again.",
+    }
+    await socket.send({"type": "send", "conversation": None, "content": "still here"})
+    assert (await socket.recv())["type"] == "conversation"
+    await socket.recv_reply_end()
     await socket.close()
