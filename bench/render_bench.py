@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chat import render
 from chat.render import IncrementalRenderer, render_markdown
 from tests.test_render_incremental import realistic_reply, stream
 
@@ -88,6 +89,33 @@ def main() -> None:
             f" | {mark + format(nv_total * 1000, '.0f'):>14} | {nv_peak * 1000:>13.1f}"
         )
     print("~ = extrapolated from every 10th naive render (too slow to run them all)")
+    print()
+    hostile()
+
+
+HOSTILE = {
+    "4,000 unmatched [": "[" * 4000,
+    "2,000 unclosed ![": "![" * 2000,
+    "2,000 unclosed [a](": "[a](" * 2000,
+    "3,000 unclosed [](": "[](" * 3000,
+    "300 real links": " ".join(f"[l{i}](https://e.com/{i})" for i in range(300)),
+}
+
+
+def hostile() -> None:
+    """Inputs that make Python-Markdown slow, guarded (render_markdown) and not (raw)."""
+    raw = render.markdown.Markdown(
+        extensions=render._EXTENSIONS, extension_configs=render._EXTENSION_CONFIGS
+    )
+    print(f"{'hostile input':>22} | {'guarded ms':>10} | {'unguarded ms':>12}")
+    for name, text in HOSTILE.items():
+        began = time.perf_counter()
+        render_markdown(text)
+        guarded = time.perf_counter() - began
+        began = time.perf_counter()
+        raw.reset().convert(text)
+        unguarded = time.perf_counter() - began
+        print(f"{name:>22} | {guarded * 1000:>10.1f} | {unguarded * 1000:>12.1f}")
 
 
 if __name__ == "__main__":

@@ -178,12 +178,35 @@ def sanitize_html(html_text: str) -> str:
     return _CLEANER.clean(html_text)
 
 
+# Python-Markdown's link patterns take time quadratic in the number of unmatched "[" (or
+# "](" never closed) in a paragraph: 4,000 of them stall the server for seconds. Past this
+# many, a text's brackets are shown as they are instead of being read as links.
+MAX_UNMATCHED_BRACKETS = 200
+_WHOLE_LINK = re.compile(r"!?\[[^\[\]]*\]\([^()]*\)|!?\[[^\[\]]*\](?!\()")
+_CODE_SPAN = re.compile(r"(`{1,16})[^`]*?\1")  # bounded: no backtracking blow-up
+
+
+def _defuse_brackets(text: str) -> str:
+    if text.count("[") <= MAX_UNMATCHED_BRACKETS:
+        return text
+    unmatched = _WHOLE_LINK.sub("", _CODE_SPAN.sub("", text)).count("[")
+    if unmatched <= MAX_UNMATCHED_BRACKETS or _Fence.opened_by(text.lstrip("\n")):
+        return text  # ordinary links, or a fenced block (its content is never parsed)
+    # Escaped outside code spans, where a backslash would show.
+    out, at = [], 0
+    for match in _CODE_SPAN.finditer(text):
+        out += [text[at : match.start()].replace("[", "\\["), match.group()]
+        at = match.end()
+    out.append(text[at:].replace("[", "\\["))
+    return "".join(out)
+
+
 def render_markdown(text: str) -> str:
     """Render one whole markdown document to sanitised HTML."""
     md = _markdown()
     md.reset()
     try:
-        body = md.convert(text)
+        body = md.convert(_defuse_brackets(text))
     except RecursionError:
         # Python-Markdown recurses once per level of nesting, and "- - - ...x" is enough
         # to exhaust the stack: such a text is shown as it is. The instance is left

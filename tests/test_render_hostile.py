@@ -276,3 +276,23 @@ def test_too_deep_nesting_is_shown_as_text():
     assert render_markdown(source) == "<p>" + "- " * 500 + "&lt;b&gt;x&lt;/b&gt;</p>"
     # ... and leaves nothing behind for the next render.
     assert render_markdown("*a*") == "<p><em>a</em></p>"
+
+
+@pytest.mark.parametrize("source", ["[" * 4000, "![" * 2000, "[a](" * 2000, "[](" * 3000])
+def test_a_flood_of_unmatched_brackets_is_shown_as_text(source):
+    # Python-Markdown takes quadratic time on these; past a limit they are plain brackets.
+    html = render_markdown(source)
+    assert html.startswith("<p>") and "\\" not in html
+    assert html.count("[") == source.count("[")
+    assert "<a" not in html
+
+
+def test_many_real_links_are_still_links():
+    source = " ".join(f"[l{i}](https://e.com/{i}) [{i}]" for i in range(300))
+    assert render_markdown(source).count('<a href="https://e.com/') == 300
+
+
+def test_brackets_in_code_keep_no_backslash_when_the_guard_is_on():
+    source = "`[[[x` " + "[" * 400 + "\n\n```\n" + "[" * 400 + "\n```"
+    html = render_markdown(source)
+    assert "<code>[[[x</code>" in html and "\\[" not in html
