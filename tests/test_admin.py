@@ -60,7 +60,7 @@ def test_filters_by_user_model_status_and_date(client, staff, conversation):
         {"user__id__exact": conversation.user_id},
         {"model": "gpt-x"},
         {"messages__status": "complete"},
-        {"updated__gte": "2000-01-01"},
+        {"updated__gte": "2000-01-01 00:00:00+00:00"},  # as the date filter links it
     ):
         page = client.get("/admin/chat/conversation/", query).content.decode()
         assert "Rockets" in page, query
