@@ -195,7 +195,7 @@ MAX_RESULTS = 10
 
 @tool
 def search_conversations(query: str, context: ToolContext, limit: int = 5) -> list[dict]:
-    """Search the user's saved conversations for messages containing some text.
+    """Search the user's other saved conversations for messages containing some text.
 
     Args:
         query: The text to look for, matched without regard to case.
@@ -212,6 +212,9 @@ def search_conversations(query: str, context: ToolContext, limit: int = 5) -> li
             role__in=[Message.Role.USER, Message.Role.ASSISTANT],
             content__icontains=query,
         )
+        # The current conversation is already in the model's context; searching it would
+        # mostly find the question being asked.
+        .exclude(conversation_id=context.conversation_id)
         .select_related("conversation")
         .order_by("-created", "-id")[:limit]
     )

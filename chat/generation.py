@@ -271,7 +271,9 @@ async def _round(
         status, error = _outcome(generation.assembler.result())
         calls = generation.assembler.tool_calls()
         if status == Status.COMPLETE and calls:
-            await _run_tools(generation, calls, tools, ToolContext(conversation.user_id))
+            await _run_tools(
+                generation, calls, tools, ToolContext(conversation.user_id, conversation.pk)
+            )
             if round_number >= settings.CHAT_MAX_TOOL_ROUNDS:
                 status = Status.ERROR
                 error = (

@@ -38,6 +38,8 @@ CONTEXT_PARAMETER = "context"
 class ToolContext:
     # The user whose reply called the tool: tools must never see other users' data.
     user_id: int
+    # The conversation the reply is in (the model has it already), when there is one.
+    conversation_id: int | None = None
 
 
 @dataclass(frozen=True)

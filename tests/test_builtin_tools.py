@@ -244,3 +244,13 @@ async def test_empty_query_is_an_error_result(query):
     result = await run("search_conversations", ToolContext(user_id=1), query=query)
     assert not result.ok
     assert "The query is empty" in result.content
+
+
+@pytest.mark.django_db
+def test_search_leaves_out_the_conversation_it_is_asked_from(alice, saved):
+    asking = Conversation.objects.create(user=alice, title="Where was kestrel?")
+    Message.objects.create(conversation=asking, role="user", content="Find kestrel for me")
+    found = search_conversations("kestrel", context=ToolContext(alice.pk, asking.pk))
+    assert {r["url"] for r in found} == {f"/c/{saved.pk}/"}
+    everywhere = search_conversations("kestrel", context=ToolContext(alice.pk))
+    assert f"/c/{asking.pk}/" in {r["url"] for r in everywhere}
