@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_started
 
 
@@ -7,9 +9,18 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # No database work here (Django warns against it); the first request does it.
+        from chat import builtin_tools  # noqa: F401 - registers the built-in tools
         from chat.generation import sweep_on_first_request
+        from chat.tools import REGISTRY
 
+        # A typo in CHAT_TOOLS would silently take a tool away: refuse to start instead.
+        unknown = [name for name in settings.CHAT_TOOLS if name not in REGISTRY]
+        if unknown:
+            raise ImproperlyConfigured(
+                f"CHAT_TOOLS names unknown tools: {', '.join(unknown)}. "
+                f"Known tools: {', '.join(sorted(REGISTRY))}."
+            )
+        # No database work here (Django warns against it); the first request does it.
         request_started.connect(sweep_on_first_request, dispatch_uid=SWEEP_UID)
 
 

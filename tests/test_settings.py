@@ -16,6 +16,7 @@ BAD_VALUES = [
     ("OPENAI_BASE_URL", "api.openai.com/v1"),
     ("REDIS_URL", "http://localhost:6379"),
     ("DATABASE_URL", "nonsense://what"),
+    ("CHAT_TOOLS", "calculator,calculater"),
 ]
 
 
