@@ -23,6 +23,7 @@ from django.core.signals import request_started
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from chat import titles
 from chat import upstream as upstream_api
 from chat.assembler import StreamAssembler
 from chat.models import Conversation, Message, mark_stale_replies_interrupted
@@ -237,6 +238,8 @@ async def _run(
     finally:
         listener.cancel()
         await _save_round(generation, last=True)
+    if generation.status == Status.COMPLETE and settings.CHAT_MODEL_TITLES:
+        _in_background(_improve_title(conversation, upstream))
 
 
 async def _round(
@@ -379,6 +382,29 @@ async def _save_round(generation: Generation, *, last: bool) -> None:
             # place or the other.
             _running.pop(generation.conversation_id, None)
         await publish(generation.conversation_id, generation.event(final))
+
+
+# Background work that no reply waits for; held so it is not garbage-collected midway.
+_background: set[asyncio.Task] = set()
+
+
+def _in_background(work) -> None:
+    task = asyncio.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _improve_title(conversation: Conversation, upstream: upstream_api.Upstream) -> None:
+    try:
+        title = await titles.improve_title(conversation, upstream)
+    except Exception:
+        log.exception("title of conversation %s", conversation.pk)
+        return
+    if title:
+        conversation.title = title
+        await publish(
+            conversation.pk, {"type": "conversation", "conversation": conversation.as_dict()}
+        )
 
 
 async def _announce(reply: Message) -> None:

@@ -173,6 +173,8 @@ CHAT_MODEL = CHAT_MODELS[0]
 # Sent first in every conversation that has no system prompt of its own.
 CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")
 CHAT_MAX_TOKENS = env_int("CHAT_MAX_TOKENS", 4096)  # Anthropic requires a limit
+# After the first reply, ask the model for a better title (the demo model has none to give).
+CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", not CHAT_DEMO_MODE)
 
 # Tools the model may call (see chat/builtin_tools.py), and how far it may go.
 CHAT_TOOLS = env_list("CHAT_TOOLS", ["get_current_time", "calculator", "search_conversations"])

@@ -24,6 +24,7 @@ def fast_settings(settings):
     settings.CHAT_FRAME_INTERVAL = 0.01
     settings.CHAT_CHECKPOINT_INTERVAL = 0.2
     settings.CHAT_IDLE_TIMEOUT = 3.0
+    settings.CHAT_MODEL_TITLES = False  # its own tests turn it on: it is one more request
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     return settings
 

@@ -69,6 +69,7 @@ def start_site(workdir: Path, extra_env: dict[str, str]) -> LiveSite:
         "STATIC_ROOT": str(workdir / "static"),
         "CHAT_FRAME_INTERVAL": "0.05",
         "CHAT_DEMO_DELAY": "0.02",
+        "CHAT_MODEL_TITLES": "false",  # tests script every upstream request
         **extra_env,
     }
     manage(env, "migrate", "--noinput")
