@@ -205,7 +205,7 @@ async def _read_events(
 
 async def complete(upstream: Upstream, messages: list[dict], model: str) -> dict:
     """One completion with stream=false, in the same shape as an assembled stream."""
-    try:
+    with provider_errors(upstream):
         response = await shared_client().post(
             upstream.completions_url,
             json=request_body(messages, model, stream=False),
@@ -214,10 +214,6 @@ async def complete(upstream: Upstream, messages: list[dict], model: str) -> dict
         if response.status_code != 200:
             raise UpstreamError(await describe_status(response, upstream))
         return assemble_response(await _read_json(response))
-    except StreamError as exc:
-        raise UpstreamError(str(exc)) from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamError(f"The model provider at {upstream.host} could not be reached.") from exc
 
 
 async def _read_json(response: httpx.Response) -> dict:

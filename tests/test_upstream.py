@@ -170,3 +170,13 @@ async def test_tools_are_offered_in_the_request_when_there_are_some(upstream):
     with_tools, without = upstream.wait_for_requests(2)
     assert with_tools["body"]["tools"] == [spec]
     assert "tools" not in without["body"]
+
+
+async def test_stream_false_fails_in_the_same_words_as_the_stream(upstream):
+    upstream.queue(error_reply(429, "slow down"), error_reply(429, "slow down"))
+    with pytest.raises(UpstreamError) as streaming:
+        await streamed(upstream.url)
+    with pytest.raises(UpstreamError) as whole:
+        await complete(Upstream(upstream.url, "sk"), MESSAGES, "m")
+    assert str(whole.value) == str(streaming.value)
+    assert "rate-limiting" in str(whole.value)
