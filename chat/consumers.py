@@ -11,6 +11,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from chat import generation
 from chat.models import Conversation, Message, title_from_message
@@ -141,13 +142,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def retry(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
-        await use_model(conversation, chosen_model(frame))
+        model = chosen_model(frame)
         if await live_reply(conversation):
             raise FrameError("busy", "A reply is already being written.")
         if not await can_retry(conversation):
             raise FrameError(
                 "nothing_to_retry", "The last reply finished; there is nothing to retry."
             )
+        await use_model(conversation, model)  # only once the retry is going ahead
         await self.start_reply(conversation)
 
     async def change_settings(self, frame: dict) -> None:
@@ -275,7 +277,8 @@ def save_user_message(conversation: Conversation, content: str, model: str | Non
     )
     if model:
         conversation.model = model  # the conversation keeps the model picked last
-    conversation.touch()
+    conversation.updated = timezone.now()
+    conversation.save(update_fields=["model", "updated"])
     return message.as_dict()
 
 

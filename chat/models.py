@@ -42,10 +42,6 @@ class Conversation(models.Model):
     def display_title(self) -> str:
         return self.title or "New chat"
 
-    def touch(self) -> None:
-        self.updated = timezone.now()
-        self.save(update_fields=["updated", "model"])
-
     def as_dict(self) -> dict:
         return {"id": self.pk, "title": self.display_title(), "url": self.get_absolute_url()}
 
