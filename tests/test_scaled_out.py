@@ -70,17 +70,25 @@ def pages(browser):
         context.close()
 
 
-def test_a_reply_started_on_one_process_is_watched_from_another(two_sites, pages, live_upstream):
-    first, second = two_sites
-    writer, watcher = pages
-    live_upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+def start_on_first_open_on_second(two_sites, pages, message: str, written: str, seen: str):
+    """Send `message` on the first process; once `written` shows there, open the same
+    conversation on the second process and wait until `seen` shows there."""
+    (first, second), (writer, watcher) = two_sites, pages
     log_in(writer, first)
-    send(writer, "Across processes")
+    send(writer, message)
     writer.wait_for_url(re.compile(r".*/c/\d+/$"))
-    writer.wait_for_selector("article[data-role=assistant] >> text=Paragraph 2")
-
+    writer.wait_for_selector(f"article[data-role=assistant] >> text={written}")
     log_in(watcher, second)
     watcher.goto(second.url + writer.url.removeprefix(first.url))
+    watcher.wait_for_selector(f"article[data-role=assistant] >> text={seen}")
+    return writer, watcher
+
+
+def test_a_reply_started_on_one_process_is_watched_from_another(two_sites, pages, live_upstream):
+    live_upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+    writer, watcher = start_on_first_open_on_second(
+        two_sites, pages, "Across processes", written="Paragraph 2", seen="Paragraph"
+    )
     watcher.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
     text = watcher.locator("article[data-role=assistant]").inner_text()
     for i in range(8):
@@ -91,18 +99,11 @@ def test_a_reply_started_on_one_process_is_watched_from_another(two_sites, pages
 
 
 def test_stop_on_another_process_stops_the_reply(two_sites, pages, live_upstream):
-    first, second = two_sites
-    writer, watcher = pages
     live_upstream.client_gone.clear()
     live_upstream.queue(text_reply([f"word{i} " for i in range(3000)], pause=0.02))
-    log_in(writer, first)
-    send(writer, "Stop me elsewhere")
-    writer.wait_for_url(re.compile(r".*/c/\d+/$"))
-    writer.wait_for_selector("article[data-role=assistant] >> text=word3")
-
-    log_in(watcher, second)
-    watcher.goto(second.url + writer.url.removeprefix(first.url))
-    watcher.wait_for_selector("article[data-role=assistant] >> text=word5")
+    writer, watcher = start_on_first_open_on_second(
+        two_sites, pages, "Stop me elsewhere", written="word3", seen="word5"
+    )
     watcher.click("#stop-btn")
     for page in (watcher, writer):
         page.wait_for_selector("article[data-role=assistant][data-status=stopped]")

@@ -94,12 +94,9 @@ async def until_done(socket: Socket) -> list[dict]:
     frames = []
     while True:
         frames += await socket.recv_reply_end(timeout=15)
-        if frames[-1]["status"] != "complete" or not await socket.nothing(0.3):
-            # A new round announces itself with a `message` frame within moments.
-            if frames[-1]["status"] != "complete":
-                return frames
-            continue
-        return frames
+        # A round that ended in tool calls is followed at once by the next round's `message`.
+        if frames[-1]["status"] != "complete" or await socket.nothing(0.3):
+            return frames
 
 
 async def replies() -> list[Message]:
