@@ -124,7 +124,8 @@ def enabled_tools() -> list[Tool]:
         if tool_name in REGISTRY:
             enabled.append(REGISTRY[tool_name])
         else:
-            # Logged, not raised: a typo in the settings should cost one tool, not every reply.
+            # The site refuses to start with an unknown name (chat/apps.py); one that appears
+            # later, in settings changed at run time, costs that tool, not every reply.
             logger.error("settings.CHAT_TOOLS names %r, which is not a registered tool", tool_name)
     return enabled
 
