@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format collectstatic migrations-check
+.PHONY: install run test lint format collectstatic migrations-check vendor
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,7 @@ format: install
 
 collectstatic: install
 	$(BIN)/python manage.py collectstatic --noinput
+
+# Re-fetch the pinned browser libraries from npm into static/vendor/ (see vendor/vendor.py).
+vendor:
+	python3 vendor/vendor.py
