@@ -100,3 +100,20 @@ def browser():
         launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def render_page(browser):
+    """A Chromium page with the site's renderer loaded as `window.harness`."""
+    from tests.harness.static_site import StaticSite
+
+    site = StaticSite().start()
+    context = browser.new_context()
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(site.url + "/tests/harness/render.html")
+    page.wait_for_function("window.harnessReady === true")
+    yield page
+    context.close()
+    site.close()
