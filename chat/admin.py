@@ -1,15 +1,26 @@
-"""Staff review conversations here. Everything is read-only and every HTML is sanitised
-again on the way out: a reply is hostile input, and the admin is a target too."""
+"""Staff review conversations here. Everything is read-only. Transcripts are handed to the
+page as JSON (json_script: inert text) and rendered in the browser by the chat page's own
+renderer and stylesheet, so staff see exactly what the user saw, just as safely."""
 
 from django.contrib import admin
 from django.db.models import Count, IntegerField, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.forms import Media, Script
 from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
 
 from chat.models import Conversation, Message
-from chat.render import sanitize_html
+
+# The chat page's renderer and reply styles, scoped to .chat-transcript in the admin.
+TRANSCRIPT_MEDIA = Media(
+    css={
+        "all": [
+            "chat/markdown.css",
+            "chat/admin.css",
+        ]
+    },
+    js=[Script("chat/admin-transcript.js", type="module")],
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -18,6 +29,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @property
+    def media(self) -> Media:
+        return super().media + TRANSCRIPT_MEDIA
+
+
+def transcript_html(system_prompt: str, messages: list[dict], element_id: str) -> str:
+    return render_to_string(
+        "admin/chat/transcript.html",
+        {
+            "data": {"systemPrompt": system_prompt, "messages": messages},
+            "element_id": element_id,
+        },
+    )
+
+
+def admin_dict(message: Message, results: dict[str, Message] | None = None) -> dict:
+    """A message as the page shows it, with what staff also want: its usage."""
+    return message.as_dict(results) | {"usage": message.usage, "content": message.content}
 
 
 @admin.register(Conversation)
@@ -57,12 +87,11 @@ class ConversationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="transcript")
     def transcript(self, obj: Conversation) -> str:
-        messages = [
-            {"message": m, "html": mark_safe(sanitize_html(m.html))}  # noqa: S308 - sanitised
-            # A tool's result is shown inside the block of the call that asked for it.
-            for m in obj.messages.exclude(role=Message.Role.TOOL)
-        ]
-        return render_to_string("admin/chat/transcript.html", {"messages": messages})
+        rows = list(obj.messages.exclude(role=Message.Role.SYSTEM))
+        results = {m.tool_call_id: m for m in rows if m.role == Message.Role.TOOL}
+        # A tool's result is shown inside the block of the call that asked for it.
+        messages = [admin_dict(m, results) for m in rows if m.role != Message.Role.TOOL]
+        return transcript_html(obj.system_prompt, messages, f"transcript-{obj.pk}")
 
 
 @admin.register(Message)
@@ -71,12 +100,18 @@ class MessageAdmin(ReadOnlyAdmin):
     list_filter = ["role", "status", "model", ("created", admin.DateFieldListFilter)]
     search_fields = ["content"]
     list_select_related = ["conversation"]
-    exclude = ["html"]
     readonly_fields = ["rendered"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Message._meta.fields if f.name != "html"] + ["rendered"]
+        return [f.name for f in Message._meta.fields] + ["rendered"]
 
     @admin.display(description="rendered")
     def rendered(self, obj: Message) -> str:
-        return mark_safe(f'<div class="chat-transcript">{sanitize_html(obj.html)}</div>')  # noqa: S308
+        if obj.role == Message.Role.TOOL:
+            return ""  # its content is the plain result, shown above
+        results = {}
+        if obj.tool_calls:
+            ids = [call.get("id") for call in obj.tool_calls]
+            tools = obj.conversation.messages.filter(role=Message.Role.TOOL, tool_call_id__in=ids)
+            results = {m.tool_call_id: m for m in tools}
+        return transcript_html("", [admin_dict(obj, results)], f"message-{obj.pk}")

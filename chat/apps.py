@@ -10,7 +10,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import builtin_tools  # noqa: F401 - registers the built-in tools
-        from chat.generation import sweep_on_first_request
+        from chat.replies import SWEEP_UID, sweep_on_first_request
         from chat.tools import REGISTRY
 
         # A typo in CHAT_TOOLS would silently take a tool away: refuse to start instead.
@@ -22,6 +22,3 @@ class ChatConfig(AppConfig):
             )
         # No database work here (Django warns against it); the first request does it.
         request_started.connect(sweep_on_first_request, dispatch_uid=SWEEP_UID)
-
-
-SWEEP_UID = "chat-sweep-dead-replies"

@@ -1,5 +1,8 @@
 """The websocket: checks who is asking and for what, then hands work to the generation.
 
+Each socket has at most one conversation open; it gets that conversation's events from
+chat.broadcast (this process's straight from the hub, other processes' through the layer).
+
 The protocol is in docs/protocol.md. Every refusal is an `error` frame; the socket stays.
 """
 
@@ -13,9 +16,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from chat import generation
+from chat import broadcast, generation, replies, running
 from chat.models import Conversation, Message, title_from_message
-from chat.render import render_plain_text
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +37,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)  # before accept: the handshake is refused
             return
         self.conversation_id: int | None = None
-        self.reset_replies()
+        # Events held back while `open` sends the history, so nothing overtakes it.
+        self.held: list[tuple[str, int | None, int]] | None = None
+        # The channel of a reply in another process that this socket watches.
+        self.watching = ""
         await self.accept()
-
-    def reset_replies(self) -> None:
-        # Per reply: the seq of the snapshot this socket sent (live frames go on after it),
-        # and the live frames held back while its snapshot is on the way.
-        self.snapshot_seq: dict[int, int] = {}
-        self.awaiting_snapshot: dict[int, list[dict]] = {}
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "conversation_id", None) is not None:
-            await self.channel_layer.group_discard(
-                generation.group_name(self.conversation_id), self.channel_name
-            )
+            await self.leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -96,15 +93,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def open(self, frame: dict) -> None:
         conversation = await self.owned_conversation(conversation_id(frame))
-        await self.subscribe(conversation.pk)
-        messages, live = await history(conversation)
-        await self.send_json(
-            {"type": "history", "conversation": conversation.pk, "messages": messages}
-        )
-        if live is not None:
-            # Joined the group first, then asked: every frame after the snapshot reaches us.
-            self.awaiting_snapshot[live.pk] = []
-            await generation.request_snapshot(live.writer, self.channel_name)
+        resume = resume_of(frame)
+        # Subscribed first, then read: nothing is missed; held back, nothing overtakes.
+        await self.enter(conversation.pk, hold=True)
+        snapshot: tuple[int, int] | None = None
+        try:
+            messages, live = await transcript(conversation)
+            await self.send_json(
+                {"type": "history", "conversation": conversation.pk, "messages": messages}
+            )
+            if live is not None:
+                offset = resume[1] if resume and resume[0] == live.pk else 0
+                snapshot = await self.catch_up(conversation.pk, live, offset)
+        finally:
+            await self.release_held(snapshot)
 
     async def send_message(self, frame: dict) -> None:
         content = frame.get("content")
@@ -119,16 +121,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation = await create_conversation(
                 self.scope["user"], content, model, system_prompt_of(frame)
             )
-            await self.subscribe(conversation.pk)
+            await self.enter(conversation.pk)
             await self.send_json({"type": "conversation", "conversation": conversation.as_dict()})
         else:
             conversation = await self.owned_conversation(conversation_id(frame))
             if self.conversation_id != conversation.pk:
-                await self.subscribe(conversation.pk)
-            if await live_reply(conversation):
+                await self.enter(conversation.pk)
+            if await self.reply_is_running(conversation):
                 raise FrameError("busy", "Wait for the reply to finish, or stop it first.")
         user_message = await save_user_message(conversation, content, model)
-        await generation.publish(
+        await broadcast.publish(
             conversation.pk,
             {"type": "message", "conversation": conversation.pk, "message": user_message},
         )
@@ -136,14 +138,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def stop(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
+        writing_here = running.get(conversation.pk)
+        if writing_here is not None:
+            writing_here.stop()
+            return
         live = await live_reply(conversation)
-        if live is not None:
-            await generation.request_stop(live.writer)
+        if live is not None and live.writer:
+            await broadcast.request_stop(live.writer)
 
     async def retry(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
         model = chosen_model(frame)
-        if await live_reply(conversation):
+        if await self.reply_is_running(conversation):
             raise FrameError("busy", "A reply is already being written.")
         if not await can_retry(conversation):
             raise FrameError(
@@ -156,54 +162,85 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         conversation = await self.owned_conversation(self.require_open(frame))
         prompt = system_prompt_of(frame)
         await save_system_prompt(conversation, prompt)
-        await generation.publish(
+        await broadcast.publish(
             conversation.pk,
             {"type": "settings", "conversation": conversation.pk, "system_prompt": prompt},
         )
 
-    # --- events from the conversation's group ----------------------------------------
+    # --- events for the browser ----------------------------------------------------------
 
-    async def chat_event(self, message: dict) -> None:
-        event = message["event"]
-        if event["type"] == "frame":
-            reply = event["message"]
-            held = self.awaiting_snapshot.get(reply)
-            if held is not None:
-                if event["status"] == "streaming":
-                    held.append(event)
-                    return
-                # Finished before its snapshot came: the browser resynchronises from this.
-                del self.awaiting_snapshot[reply]
-            elif event["seq"] <= self.snapshot_seq.get(reply, 0):
-                return  # already in the snapshot this socket was sent
-        await self.send_json(event)
+    async def relay(self, data: str, message: int | None = None, seq: int = 0) -> None:
+        """An encoded event for this socket's conversation (chat.broadcast.Subscriber)."""
+        if self.held is not None:
+            self.held.append((data, message, seq))
+        else:
+            await self.send(text_data=data)
 
-    async def chat_snapshot(self, message: dict) -> None:
-        snapshot = message["event"]
-        held = self.awaiting_snapshot.pop(snapshot["message"], None)
-        if held is None:
-            return  # not asked for by this subscription, or overtaken by the reply's end
-        self.snapshot_seq[snapshot["message"]] = snapshot["seq"]
-        await self.send_json(snapshot)
-        for event in held:
-            if event["seq"] > snapshot["seq"]:
-                await self.send_json(event)
+    async def chat_event(self, event: dict) -> None:
+        """A conversation event from the group: one another process sent."""
+        if event["origin"] == broadcast.PROCESS_ID:
+            return  # this process's own: its sockets have it from the hub
+        await self.relay(event["data"], event.get("message"), event.get("seq", 0))
+        writer = event.get("writer")
+        if writer and not self.watching:  # a reply started in another process: watch it
+            self.watching = writer
+            await broadcast.request_watch(writer, self.channel_name, 0)
+
+    async def chat_relay(self, event: dict) -> None:
+        """A frame of a reply this socket watches in another process."""
+        await self.relay(event["data"], event.get("message"), event.get("seq", 0))
 
     # --- helpers -----------------------------------------------------------------------
 
-    async def subscribe(self, pk: int) -> None:
+    async def enter(self, pk: int, *, hold: bool = False) -> None:
+        """Make `pk` this socket's conversation: its events come here from now on (held
+        back until `release_held` when `hold`)."""
         if self.conversation_id is not None:
-            await self.channel_layer.group_discard(
-                generation.group_name(self.conversation_id), self.channel_name
-            )
+            await self.leave()
+        self.held = [] if hold else None
         self.conversation_id = pk
-        self.reset_replies()
-        await self.channel_layer.group_add(generation.group_name(pk), self.channel_name)
+        broadcast.subscribe(pk, self)
+        await broadcast.join_group(pk, self.channel_name)
+
+    async def leave(self) -> None:
+        broadcast.unsubscribe(self.conversation_id, self)
+        await broadcast.leave_group(self.conversation_id, self.channel_name)
+        if self.watching:
+            await broadcast.request_unwatch(self.watching, self.channel_name)
+            self.watching = ""
+        self.conversation_id = None
+        self.held = None
+
+    async def catch_up(self, pk: int, live: Message, offset: int) -> tuple[int, int] | None:
+        """Send the live reply from `offset`; the (message, seq) of the snapshot sent here."""
+        writing_here = running.get(pk)
+        if writing_here is not None:
+            data, seq = await writing_here.snapshot(offset)
+            await self.send(text_data=data)
+            return writing_here.message_id, seq
+        if live.writer and broadcast.multi_process():
+            # Its writer sends the snapshot, then every frame, to this socket's channel.
+            self.watching = live.writer
+            await broadcast.request_watch(live.writer, self.channel_name, offset)
+        return None
+
+    async def release_held(self, snapshot: tuple[int, int] | None) -> None:
+        """Send what arrived during `open`, less the frames the snapshot already holds."""
+        held = self.held or []
+        while held:
+            data, message, seq = held.pop(0)
+            if snapshot is not None and message == snapshot[0] and seq <= snapshot[1]:
+                continue
+            await self.send(text_data=data)
+        self.held = None
+
+    async def reply_is_running(self, conversation: Conversation) -> bool:
+        return running.get(conversation.pk) is not None or bool(await live_reply(conversation))
 
     async def start_reply(self, conversation: Conversation) -> None:
         try:
             await generation.start(conversation, self.scope.get("server"))
-        except generation.Busy:
+        except running.Busy:
             raise FrameError("busy", "A reply is already being written.") from None
 
     async def owned_conversation(self, pk: int) -> Conversation:
@@ -228,6 +265,18 @@ def conversation_id(frame: dict) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise FrameError("bad_frame", "`conversation` must be a conversation id.")
     return value
+
+
+def resume_of(frame: dict) -> tuple[int, int] | None:
+    """The (message, offset) an `open` frame says the page holds of a streaming reply."""
+    resume = frame.get("resume")
+    if resume is None:
+        return None
+    message = resume.get("message") if isinstance(resume, dict) else None
+    offset = resume.get("offset") if isinstance(resume, dict) else None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (message, offset)):
+        raise FrameError("bad_frame", "`resume` must be {message, offset} with whole numbers.")
+    return message, offset
 
 
 def chosen_model(frame: dict) -> str | None:
@@ -273,7 +322,6 @@ def save_user_message(conversation: Conversation, content: str, model: str | Non
         conversation=conversation,
         role=Message.Role.USER,
         content=content,
-        html=render_plain_text(content),
     )
     if model:
         conversation.model = model  # the conversation keeps the model picked last
@@ -296,13 +344,12 @@ def save_system_prompt(conversation: Conversation, prompt: str) -> None:
 
 
 @database_sync_to_async
-def history(conversation: Conversation) -> tuple[list[dict], Message | None]:
-    live = generation.live_reply(conversation)
-    messages = conversation.messages.exclude(role=Message.Role.SYSTEM)
-    return [m.as_dict() for m in messages], live
+def transcript(conversation: Conversation) -> tuple[list[dict], Message | None]:
+    live = replies.live_reply(conversation)
+    return conversation.transcript(), live
 
 
-live_reply = database_sync_to_async(generation.live_reply)
+live_reply = database_sync_to_async(replies.live_reply)
 
 
 @database_sync_to_async

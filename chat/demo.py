@@ -17,8 +17,6 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chat.tool_blocks import pretty_json
-
 DEMO_MODEL = "demo"
 
 REPLY = """\
@@ -98,13 +96,20 @@ def demo_tool_answer(messages: list) -> str:
         if isinstance(m, dict)
         for call in m.get("tool_calls") or []
     }
-    result = pretty_json(str(messages[-1].get("content", "")))
+    result = _pretty_json(str(messages[-1].get("content", "")))
     longest = max((len(run) for run in re.findall(r"`+", result)), default=0)
     return TOOL_REPLY.format(
         name=names.get(messages[-1].get("tool_call_id"), "tool"),
         result=result,
         fence="`" * max(3, longest + 1),  # a fence the result cannot close
     )
+
+
+def _pretty_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return text
 
 
 def demo_reply(messages: list) -> str:

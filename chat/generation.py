@@ -1,34 +1,28 @@
 """A reply being written: an asyncio task that lives apart from any websocket.
 
-It streams from the upstream, renders the growing markdown, publishes seq-numbered frames to
-the conversation's group, checkpoints the reply to the database, and saves it whole at the
-end with a status that says how it ended. When the model calls tools, the task runs them,
-saves the calls and their results, and asks the model again: each round is one assistant
-message, followed by one tool message per call, exactly as the OpenAI API shapes history.
+It streams from the upstream and relays what is new as frames (docs/protocol.md): the text
+added since the last frame with its offset, and what changed in the tool calls, coalesced
+to at most one frame every CHAT_FRAME_INTERVAL. It renders nothing: the browser does. It
+checkpoints the reply to the database while it streams and saves it whole at the end with a
+status that says how it ended. When the model calls tools, the task runs them, saves the
+calls and their results, and asks the model again: each round is one assistant message,
+followed by one tool message per call, exactly as the OpenAI API shapes history.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.signals import request_started
-from django.db import close_old_connections, transaction
-from django.utils import timezone
 
-from chat import titles
+from chat import broadcast, replies, running, titles
 from chat import upstream as upstream_api
 from chat.assembler import StreamAssembler
-from chat.models import Conversation, Message, mark_stale_replies_interrupted
-from chat.render import Frame, IncrementalRenderer
-from chat.tool_blocks import ToolCallView, render_tool_blocks
+from chat.models import Conversation, Message, ToolState
 from chat.tools import ToolContext, enabled_tools, run_tool_call
 
 log = logging.getLogger(__name__)
@@ -41,132 +35,201 @@ CUT_SHORT = {
     "content_filter": "The reply was cut off by the provider's content filter.",
 }
 TOOL_STOPPED = "Stopped by the user before the tool finished."
+ENDED_STATES = {ToolState.DONE, ToolState.FAILED, ToolState.STOPPED}
 
 
-def group_name(conversation_id: int) -> str:
-    return f"conversation-{conversation_id}"
+def utf16_length(text: str) -> int:
+    """Length as the browser counts it: offsets on the wire are in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 @dataclass
+class ToolCall:
+    """One tool call of the current round, and how much of it the watchers have been sent."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""  # as streamed: possibly not (yet) valid JSON
+    state: str = ToolState.STREAMING
+    duration_ms: int | None = None
+    result: str = ""
+    _sent: dict = field(default_factory=dict)
+    _sent_arguments: str = ""
+
+    FIELDS = ("id", "name", "state", "duration_ms", "result")
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "arguments": self.arguments} | {
+            name: getattr(self, name) for name in self.FIELDS
+        }
+
+    def changes(self) -> dict | None:
+        """What changed since the last call, as a frame's `tools` entry; marks it sent."""
+        change: dict = {}
+        for name in self.FIELDS:
+            value = getattr(self, name)
+            if self._sent.get(name, change) != value:
+                change[name] = self._sent[name] = value
+        if len(self.arguments) > len(self._sent_arguments):
+            change["arguments_offset"] = utf16_length(self._sent_arguments)
+            change["arguments"] = self.arguments[len(self._sent_arguments) :]
+            self._sent_arguments = self.arguments
+        return {"index": self.index, **change} if change else None
+
+    def mark_sent(self) -> None:
+        self._sent = {name: getattr(self, name) for name in self.FIELDS}
+        self._sent_arguments = self.arguments
+
+    def as_upstream(self) -> dict:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
 class Generation:
     """The reply being written in one conversation; its current round's state."""
 
-    conversation_id: int
-    message_id: int  # the current round's assistant message
-    # This reply's own channel-layer channel: how any process asks it for a snapshot or
-    # tells it to stop.
-    channel: str = ""
-    renderer: IncrementalRenderer = field(default_factory=IncrementalRenderer)
-    assembler: StreamAssembler = field(default_factory=StreamAssembler)
-    calls: list[ToolCallView] = field(default_factory=list)
-    calls_changed: bool = False  # tool-call fragments arrived since `calls` was built
-    tools_ran: bool = False  # this round's calls were run and their results saved
-    seq: int = 0
-    status: str = Status.STREAMING
-    error: str = ""
-    stop_requested: bool = False
-    finished: bool = False  # the round is over: no more frames from the publisher
-    task: asyncio.Task | None = None
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    def __init__(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        self.message_id = 0  # the current round's assistant message
+        # This reply's own channel-layer channel: how other processes ask it to let a socket
+        # watch it, or to stop.
+        self.channel = ""
+        self.task: asyncio.Task | None = None
+        self.stop_requested = False
+        self.remote_watchers: set[str] = set()
+        self.changed = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self.next_round(0)
 
     def next_round(self, message_id: int) -> None:
         self.message_id = message_id
-        self.renderer, self.assembler = IncrementalRenderer(), StreamAssembler()
-        self.calls, self.calls_changed, self.tools_ran = [], False, False
-        self.seq, self.status, self.error, self.finished = 0, Status.STREAMING, "", False
+        self.assembler = StreamAssembler()
+        self.calls: list[ToolCall] = []
+        self.tools_ran = False  # this round's calls were run and their results saved
+        self.status, self.error = Status.STREAMING, ""
+        self.finished = False  # the round is over: its last frame is the save's
+        self.seq = 0
+        self._pieces: list[str] = []  # the round's text so far
+        self._unsent: list[str] = []  # the end of it, not yet in a frame
+        self.length = 0  # of the text, in UTF-16 code units
+        self._sent_length = 0
+        self.last_frame_at = 0.0
         self.changed.clear()
 
+    # --- what arrived ------------------------------------------------------------------
+
     @property
-    def html(self) -> str:
-        return self.renderer.html + self._tools_html()
+    def text(self) -> str:
+        if len(self._pieces) > 1:
+            self._pieces[:] = ["".join(self._pieces)]  # joined once, not on every call
+        return self._pieces[0] if self._pieces else ""
 
-    def event(self, frame: Frame) -> dict:
-        """The next live `frame` (see docs/protocol.md)."""
+    def add_text(self, text: str) -> None:
+        self._pieces.append(text)
+        self._unsent.append(text)
+        self.length += utf16_length(text)
+        self.changed.set()
+
+    def update_calls(self) -> None:
+        """Take the tool calls as assembled so far (arguments still streaming in)."""
+        for index, call in enumerate(self.assembler.tool_calls()):
+            if index == len(self.calls):
+                self.calls.append(ToolCall(index))
+            view = self.calls[index]
+            view.id = call["id"] or view.id
+            view.name = call["function"]["name"]
+            view.arguments = call["function"]["arguments"]
+        self.changed.set()
+
+    def text_from(self, offset: int) -> str:
+        """The text from a UTF-16 offset (what a resuming page lacks)."""
+        offset = min(max(offset, 0), self._sent_length)
+        if offset == 0:
+            return self.text
+        return self.text.encode("utf-16-le")[2 * offset :].decode("utf-16-le", "replace")
+
+    # --- frames ------------------------------------------------------------------------
+
+    def _take_frame(self, *, last: bool = False) -> dict | None:
+        """The next frame: what is new since the last one; None when nothing is."""
+        frame: dict = {"type": "frame", "message": self.message_id}
+        if self._unsent:
+            text = "".join(self._unsent)
+            self._unsent.clear()
+            frame["offset"] = self._sent_length
+            frame["text"] = text
+            self._sent_length += utf16_length(text)
+        tools = [change for call in self.calls if (change := call.changes())]
+        if tools:
+            frame["tools"] = tools
+        if last:
+            frame |= {"status": self.status, "error": self.error, "length": self.length}
+        elif len(frame) == 2:
+            return None
         self.seq += 1
-        return self._as_event(frame)
+        frame["seq"] = self.seq
+        self.last_frame_at = asyncio.get_running_loop().time()
+        return frame
 
-    def snapshot(self) -> dict:
-        """Everything so far for a new subscriber, numbered like the live frame it follows."""
-        return self._as_event(self.renderer.snapshot())
+    async def flush(self) -> None:
+        """Send what is new to every watcher, here and in other processes."""
+        async with self._send_lock:
+            await self._flush()
 
-    def _as_event(self, frame: Frame) -> dict:
-        return {
-            "type": "frame",
-            "conversation": self.conversation_id,
-            "message": self.message_id,
-            "seq": self.seq,
-            **asdict(frame),
-            "tools": self._tools_html(),
-            "status": self.status,
-            "error": self.error,
-        }
+    async def _flush(self) -> None:
+        frame = self._take_frame()
+        if frame is None:
+            return
+        data = broadcast.encode(frame)
+        await broadcast.relay_here(self.conversation_id, data, self.message_id, frame["seq"])
+        for channel in list(self.remote_watchers):
+            await broadcast.send_to(channel, data, self.message_id, frame["seq"])
 
-    def _tools_html(self) -> str:
-        if self.calls_changed:  # arguments still streaming in: show them as they are
-            self.calls = [
-                ToolCallView(
-                    call["id"] or "", call["function"]["name"], call["function"]["arguments"]
-                )
-                for call in self.assembler.tool_calls()
-            ]
-            self.calls_changed = False
-        return render_tool_blocks(self.calls)
+    async def send_last_frame(self) -> None:
+        """The round's last frame, to every socket on the conversation in every process."""
+        async with self._send_lock:
+            frame = self._take_frame(last=True)
+            await broadcast.publish(
+                self.conversation_id, frame, message=self.message_id, seq=frame["seq"]
+            )
 
+    async def snapshot(self, offset: int, watcher: str = "") -> tuple[str, int]:
+        """Everything from `offset` for a new watcher, as one frame, and its seq.
 
-# Replies being written by this process, by conversation id. Holding the task here also
-# keeps it from being garbage-collected while it runs.
-_running: dict[int, Generation] = {}
+        Sent frames first, so the snapshot is exactly what the live frames continue; a
+        `watcher` channel (a socket in another process) is sent the snapshot and then every
+        frame, in order.
+        """
+        async with self._send_lock:
+            await self._flush()
+            frame = {
+                "type": "frame",
+                "message": self.message_id,
+                "offset": min(max(offset, 0), self._sent_length),
+                "text": self.text_from(offset),
+                "tools": [call.as_dict() for call in self.calls],
+                "seq": self.seq,
+            }
+            data = broadcast.encode(frame)
+            if watcher:
+                await broadcast.send_to(watcher, data, self.message_id, self.seq)
+                self.remote_watchers.add(watcher)
+            return data, self.seq
 
+    # --- stopping ----------------------------------------------------------------------
 
-class Busy(Exception):
-    """A reply is already being written in this conversation."""
-
-
-def _single_process() -> bool:
-    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
-
-
-def mark_dead_replies(conversation: Conversation | None = None) -> int:
-    """Mark `interrupted` the replies (in one conversation, or all) that nobody is writing."""
-    running = {g.message_id for g in _running.values()}
-    if _single_process():
-        # One process: a reply this process is not writing has no writer at all.
-        stale_after = timedelta(0)
-    else:
-        # Several processes: a writer checkpoints every second, so a still row is dead.
-        stale_after = timedelta(seconds=max(30, 5 * settings.CHAT_CHECKPOINT_INTERVAL))
-    return mark_stale_replies_interrupted(conversation, running, stale_after=stale_after)
-
-
-def sweep_on_first_request(**kwargs) -> None:
-    """When the site starts serving, mark the replies a previous run left `streaming`."""
-    from chat.apps import SWEEP_UID
-
-    request_started.disconnect(dispatch_uid=SWEEP_UID)
-    count = mark_dead_replies()
-    if count:
-        log.info("marked %d unfinished replies as interrupted", count)
-
-
-def live_reply(conversation: Conversation) -> Message | None:
-    """The reply being written in this conversation, by whichever process, if any."""
-    mark_dead_replies(conversation)
-    return conversation.messages.filter(status=Status.STREAMING).first()
-
-
-async def publish(conversation_id: int, event: dict) -> None:
-    await get_channel_layer().group_send(
-        group_name(conversation_id), {"type": "chat.event", "event": event}
-    )
-
-
-async def request_snapshot(writer: str, reply_to: str) -> None:
-    """Ask a reply's writer to send everything so far to channel `reply_to`."""
-    await get_channel_layer().send(writer, {"type": "reply.sync", "reply_to": reply_to})
-
-
-async def request_stop(writer: str) -> None:
-    await get_channel_layer().send(writer, {"type": "reply.stop"})
+    def stop(self) -> None:
+        """Stop the reply: cancelling its task closes the upstream request and abandons tools."""
+        if self.stop_requested or self.task is None:
+            return
+        self.stop_requested = True
+        if not self.finished:
+            self.task.cancel()
+        # Otherwise a round is being saved: let it finish; the next one will not start.
 
 
 async def start(conversation: Conversation, server: tuple[str, int] | None = None) -> Message:
@@ -175,20 +238,17 @@ async def start(conversation: Conversation, server: tuple[str, int] | None = Non
     `server` is this server's address, which the demo upstream is reached at.
     """
     upstream = upstream_api.configured_upstream(conversation.model or settings.CHAT_MODEL, server)
-    if conversation.pk in _running:
-        raise Busy
-    # Claimed before the first await, so two sockets of this process cannot both start one;
-    # _create_reply checks the database for the other processes.
-    generation = _running[conversation.pk] = Generation(conversation.pk, message_id=0)
+    generation = Generation(conversation.pk)
+    running.claim(conversation.pk, generation)  # before the first await
     try:
         # The default prefix matters: channels_redis reads every process-local channel from
         # one Redis key, and a reader of another prefix would starve the consumers.
         generation.channel = await get_channel_layer().new_channel()
-        reply = await _create_reply(conversation, generation.channel)
+        reply = await replies.create_reply(conversation, generation.channel)
     except BaseException:
-        del _running[conversation.pk]
+        running.release(conversation.pk)
         raise
-    generation.message_id = reply.pk
+    generation.next_round(reply.pk)
     await _announce(reply)
     generation.task = asyncio.create_task(
         _run(generation, conversation, upstream), name=f"reply-{reply.pk}"
@@ -196,27 +256,19 @@ async def start(conversation: Conversation, server: tuple[str, int] | None = Non
     return reply
 
 
-def _stop(generation: Generation) -> None:
-    """Stop the reply: cancelling its task closes the upstream request and abandons tools."""
-    if generation.stop_requested or generation.task is None:
-        return
-    generation.stop_requested = True
-    if not generation.finished:
-        generation.task.cancel()
-    # Otherwise a round is being saved: let it finish; the next one will not start.
-
-
 async def _listen(generation: Generation) -> None:
-    """Answer requests sent to this reply's channel, from this process or another."""
+    """Answer requests sent to this reply's channel from other processes."""
     layer = get_channel_layer()
     while True:
         request = await layer.receive(generation.channel)
-        if request.get("type") == "reply.stop":
-            _stop(generation)
-        elif request.get("type") == "reply.sync" and isinstance(request.get("reply_to"), str):
-            await layer.send(
-                request["reply_to"], {"type": "chat.snapshot", "event": generation.snapshot()}
-            )
+        kind, reply_to = request.get("type"), request.get("reply_to")
+        if kind == "reply.stop":
+            generation.stop()
+        elif kind == "reply.watch" and isinstance(reply_to, str):
+            offset = request.get("offset")
+            await generation.snapshot(offset if isinstance(offset, int) else 0, reply_to)
+        elif kind == "reply.unwatch" and isinstance(reply_to, str):
+            generation.remote_watchers.discard(reply_to)
 
 
 async def _run(
@@ -227,7 +279,7 @@ async def _run(
         round_number = 1
         while await _round(generation, conversation, upstream, round_number):
             await _save_round(generation, last=False)
-            reply = await _create_reply(conversation, generation.channel, check_busy=False)
+            reply = await replies.create_reply(conversation, generation.channel, check_busy=False)
             generation.next_round(reply.pk)
             await _announce(reply)
             round_number += 1
@@ -252,11 +304,14 @@ async def _round(
     if generation.stop_requested:  # Stop came while the last round was being saved
         generation.status = Status.STOPPED
         return False
-    publisher = asyncio.create_task(_publish_frames(generation))
+    helpers = [
+        asyncio.create_task(_publish_frames(generation)),
+        asyncio.create_task(_checkpoint_every_interval(generation)),
+    ]
     tools = enabled_tools()
     go_on = False
     try:
-        history = await _history(conversation, generation.message_id)
+        history = await _history_for_model(conversation, generation.message_id)
         async for progress in upstream_api.stream_completion(
             upstream,
             history,
@@ -266,10 +321,9 @@ async def _round(
         ):
             text = progress.content or progress.refusal
             if text:
-                generation.renderer.feed(text)
-            generation.calls_changed |= progress.tool_calls
-            if text or progress.tool_calls:
-                generation.changed.set()
+                generation.add_text(text)
+            if progress.tool_calls:
+                generation.update_calls()
         # The reply stays `streaming` while its tools run: Stop must still reach them.
         status, error = _outcome(generation.assembler.result())
         calls = generation.assembler.tool_calls()
@@ -298,11 +352,13 @@ async def _round(
         generation.status = Status.ERROR
         generation.error = "Something went wrong on the server while writing this reply."
     finally:
-        # Let the publisher finish the frame in hand: a numbered frame lost halfway would
-        # leave a gap in every browser.
         generation.finished = True
         generation.changed.set()
-        await asyncio.gather(publisher, return_exceptions=True)
+        for helper in helpers:
+            helper.cancel()
+        # The publisher finishes the frame in hand: a numbered frame lost halfway would
+        # leave a gap in every browser.
+        await asyncio.gather(*helpers, return_exceptions=True)
     return go_on
 
 
@@ -310,21 +366,15 @@ async def _run_tools(
     generation: Generation, calls: list[dict], tools: list, context: ToolContext
 ) -> None:
     """Run the round's calls at once, showing each as it starts and ends; save the results."""
-    generation.calls = [
-        ToolCallView(
-            call["id"] or f"call_{generation.message_id}_{i}",  # some servers send no id
-            call["function"]["name"],
-            call["function"]["arguments"],
-            "running",
-        )
-        for i, call in enumerate(calls)
-    ]
-    generation.calls_changed = False
+    generation.update_calls()
+    for i, view in enumerate(generation.calls):
+        view.id = view.id or f"call_{generation.message_id}_{i}"  # some servers send no id
+        view.state = ToolState.RUNNING
     generation.changed.set()
 
-    async def run(view: ToolCallView, call: dict) -> None:
+    async def run(view: ToolCall, call: dict) -> None:
         result = await run_tool_call(call, context, tools)
-        view.state = "done" if result.ok else "failed"
+        view.state = ToolState.DONE if result.ok else ToolState.FAILED
         view.duration_ms, view.result = result.duration_ms, result.content
         generation.changed.set()
 
@@ -335,34 +385,41 @@ async def _run_tools(
     finally:
         # Stopped halfway, every call still gets a result, so the history stays whole.
         for view in generation.calls:
-            if view.state == "running":
-                view.state, view.result = "stopped", TOOL_STOPPED
-        await _save_tool_results(generation)
+            if view.state == ToolState.RUNNING:
+                view.state, view.result = ToolState.STOPPED, TOOL_STOPPED
+        await replies.save_tool_results(generation.conversation_id, generation.calls)
         generation.tools_ran = True
 
 
 async def _publish_frames(generation: Generation) -> None:
-    """Coalesce renders into frames every CHAT_FRAME_INTERVAL; checkpoint every second."""
-    last_checkpoint = time.monotonic()
+    """Send a frame as soon as something is new, but at most one per CHAT_FRAME_INTERVAL."""
+    loop = asyncio.get_running_loop()
     while True:
-        # Nothing new within a checkpoint interval still checkpoints below, so the row
-        # shows that its writer is alive.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                generation.changed.wait(), timeout=settings.CHAT_CHECKPOINT_INTERVAL
-            )
+        await generation.changed.wait()
+        wait = generation.last_frame_at + settings.CHAT_FRAME_INTERVAL - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        generation.changed.clear()
         if generation.finished:
-            return  # the last frame is the generation's own, sent when the reply is saved
-        if generation.changed.is_set():
-            generation.changed.clear()
-            await publish(generation.conversation_id, generation.event(generation.renderer.frame()))
-        if time.monotonic() - last_checkpoint >= settings.CHAT_CHECKPOINT_INTERVAL:
-            try:
-                await _checkpoint(generation)
-            except Exception:
-                log.exception("checkpoint of reply %s failed", generation.message_id)
-            last_checkpoint = time.monotonic()
-        await asyncio.sleep(settings.CHAT_FRAME_INTERVAL)
+            return  # the last frame is the save's, with the rest of the text
+        try:
+            # Shielded: cancelled at the round's end, the frame in hand still goes out whole.
+            await asyncio.shield(generation.flush())
+        except asyncio.CancelledError:
+            return
+
+
+async def _checkpoint_every_interval(generation: Generation) -> None:
+    """Save the text so far every CHAT_CHECKPOINT_INTERVAL, beside the frames, never in
+    their way; an unchanged reply is saved too, which shows its writer is alive."""
+    while True:
+        await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
+        try:
+            await replies.checkpoint(generation.message_id, generation.text)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("checkpoint of reply %s failed", generation.message_id)
 
 
 async def _save_round(generation: Generation, *, last: bool) -> None:
@@ -371,17 +428,39 @@ async def _save_round(generation: Generation, *, last: bool) -> None:
         generation.status = Status.INTERRUPTED
         generation.error = "The server stopped while this reply was being written."
     for view in generation.calls:
-        if view.state == "streaming":  # arguments cut off before the tool could run
-            view.state = "stopped" if generation.status == Status.STOPPED else "failed"
-    final = generation.renderer.finish()
+        if view.state not in ENDED_STATES:  # arguments cut off before the tool could run
+            view.state = (
+                ToolState.STOPPED if generation.status == Status.STOPPED else ToolState.FAILED
+            )
     try:
-        await _save_final(generation)
+        await replies.save_final(
+            generation.conversation_id, generation.message_id, _final_fields(generation)
+        )
     finally:
         if last:
             # Saved before it leaves the registry, so a page opened now finds it in one
             # place or the other.
-            _running.pop(generation.conversation_id, None)
-        await publish(generation.conversation_id, generation.event(final))
+            running.release(generation.conversation_id)
+        await generation.send_last_frame()
+
+
+def _final_fields(generation: Generation) -> dict:
+    result = generation.assembler.result()
+    choice = result["choices"][0] if result["choices"] else {}
+    fields = {
+        "content": generation.text,
+        "status": generation.status,
+        "error": generation.error,
+        "finish_reason": choice.get("finish_reason") or "",
+        # Exactly as streamed, and only once they have results: history needs both.
+        "tool_calls": [view.as_upstream() for view in generation.calls]
+        if generation.tools_ran
+        else None,
+        "usage": result.get("usage"),
+    }
+    if result.get("model"):  # the exact model version that answered, when the provider says
+        fields["model"] = result["model"]
+    return fields
 
 
 # Background work that no reply waits for; held so it is not garbage-collected midway.
@@ -402,15 +481,16 @@ async def _improve_title(conversation: Conversation, upstream: upstream_api.Upst
         return
     if title:
         conversation.title = title
-        await publish(
+        await broadcast.publish(
             conversation.pk, {"type": "conversation", "conversation": conversation.as_dict()}
         )
 
 
 async def _announce(reply: Message) -> None:
-    await publish(
+    await broadcast.publish(
         reply.conversation_id,
         {"type": "message", "conversation": reply.conversation_id, "message": reply.as_dict()},
+        writer=reply.writer,
     )
 
 
@@ -423,94 +503,5 @@ def _outcome(result: dict) -> tuple[str, str]:
 
 
 @database_sync_to_async
-def _create_reply(conversation: Conversation, writer: str, *, check_busy: bool = True) -> Message:
-    with transaction.atomic():
-        # Serialises starts in one conversation across processes (SQLite locks the file).
-        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
-        if check_busy and live_reply(conversation) is not None:
-            raise Busy
-        return Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            status=Status.STREAMING,
-            model=conversation.model or settings.CHAT_MODEL,
-            writer=writer,
-        )
-
-
-@database_sync_to_async
-def _history(conversation: Conversation, reply_id: int) -> list[dict]:
-    return conversation_history(conversation, before=reply_id)
-
-
-def conversation_history(conversation: Conversation, before: int | None = None) -> list[dict]:
-    """The messages to send upstream, in the OpenAI shape, system prompt first.
-
-    A failed or interrupted answer is left out (the user asked again instead) unless it
-    made tool calls, which are kept with their results; a stopped one stays, as the user
-    saw it. Every tool message follows the assistant message that made its call.
-    """
-    system_prompt = conversation.system_prompt or settings.CHAT_SYSTEM_PROMPT
-    history = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    rows = conversation.messages.exclude(status=Status.STREAMING).exclude(role=Message.Role.SYSTEM)
-    if before is not None:
-        rows = rows.filter(pk__lt=before)
-    called: set[str] = set()
-    for message in rows:
-        if message.role == Message.Role.ASSISTANT:
-            if message.tool_calls:
-                called.update(call["id"] for call in message.tool_calls)
-            elif message.status in {Status.ERROR, Status.INTERRUPTED} or not message.content:
-                continue
-        elif message.role == Message.Role.TOOL and message.tool_call_id not in called:
-            continue  # its call was never saved (the process died mid-round)
-        history.append(message.as_upstream())
-    return history
-
-
-@database_sync_to_async
-def _checkpoint(generation: Generation) -> None:
-    Message.objects.filter(pk=generation.message_id, status=Status.STREAMING).update(
-        content=generation.renderer.text, html=generation.html, updated=timezone.now()
-    )
-
-
-@database_sync_to_async
-def _save_tool_results(generation: Generation) -> None:
-    Message.objects.bulk_create(
-        Message(
-            conversation_id=generation.conversation_id,
-            role=Message.Role.TOOL,
-            tool_call_id=view.id,
-            content=view.result,
-            error="" if view.state == "done" else view.result,
-        )
-        for view in generation.calls
-    )
-
-
-@database_sync_to_async
-def _save_final(generation: Generation) -> None:
-    close_old_connections()  # a long stream may have outlived the connection
-    result = generation.assembler.result()
-    choice = result["choices"][0] if result["choices"] else {}
-    fields = {
-        "content": generation.renderer.text,
-        "html": generation.html,
-        "status": generation.status,
-        "error": generation.error,
-        "finish_reason": choice.get("finish_reason") or "",
-        # Exactly as streamed, and only once they have results: history needs both.
-        "tool_calls": [
-            {"id": v.id, "type": "function", "function": {"name": v.name, "arguments": v.arguments}}
-            for v in generation.calls
-        ]
-        if generation.tools_ran
-        else None,
-        "usage": result.get("usage"),
-        "updated": timezone.now(),
-    }
-    if result.get("model"):  # the exact model version that answered, when the provider says
-        fields["model"] = result["model"]
-    Message.objects.filter(pk=generation.message_id).update(**fields)
-    Conversation.objects.filter(pk=generation.conversation_id).update(updated=timezone.now())
+def _history_for_model(conversation: Conversation, reply_id: int) -> list[dict]:
+    return conversation.history_for_model(before=reply_id)

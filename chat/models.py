@@ -45,6 +45,39 @@ class Conversation(models.Model):
     def as_dict(self) -> dict:
         return {"id": self.pk, "title": self.display_title(), "url": self.get_absolute_url()}
 
+    def history_for_model(self, before: int | None = None) -> list[dict]:
+        """The messages to send upstream, in the OpenAI shape, system prompt first.
+
+        A failed or interrupted answer is left out (the user asked again instead) unless it
+        made tool calls, which are kept with their results; a stopped one stays, as the user
+        saw it. Every tool message follows the assistant message that made its call.
+        `before`: only the messages older than this message id.
+        """
+        system_prompt = self.system_prompt or settings.CHAT_SYSTEM_PROMPT
+        history = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        Status, Role = Message.Status, Message.Role
+        rows = self.messages.exclude(status=Status.STREAMING).exclude(role=Role.SYSTEM)
+        if before is not None:
+            rows = rows.filter(pk__lt=before)
+        called: set[str] = set()
+        for message in rows:
+            if message.role == Role.ASSISTANT:
+                if message.tool_calls:
+                    called.update(call["id"] for call in message.tool_calls)
+                elif message.status in {Status.ERROR, Status.INTERRUPTED} or not message.content:
+                    continue
+            elif message.role == Role.TOOL and message.tool_call_id not in called:
+                continue  # its call was never saved (the process died mid-round)
+            history.append(message.as_upstream())
+        return history
+
+    def transcript(self) -> list[dict]:
+        """The messages as the page shows them (docs/protocol.md): each tool result folded
+        into the call that asked for it, system messages left out."""
+        rows = list(self.messages.exclude(role=Message.Role.SYSTEM))
+        results = {m.tool_call_id: m for m in rows if m.role == Message.Role.TOOL}
+        return [m.as_dict(results) for m in rows if m.role != Message.Role.TOOL]
+
 
 def title_from_message(text: str) -> str:
     """A title from the first message: its first line, cut at a word near TITLE_LENGTH."""
@@ -77,14 +110,14 @@ class Message(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.COMPLETE, db_index=True
     )
-    # Sanitised HTML of `content`, stored beside it so pages never re-render old replies.
-    html = models.TextField(blank=True)
     tool_calls = models.JSONField(null=True, blank=True)
     tool_call_id = models.CharField(max_length=200, blank=True)
     finish_reason = models.CharField(max_length=32, blank=True)
     usage = models.JSONField(null=True, blank=True)
     model = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
+    # How long a tool took (tool messages only).
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
     # The channel of the task writing this reply while it streams (see chat/generation.py).
     writer = models.CharField(max_length=200, blank=True, editable=False)
@@ -102,15 +135,26 @@ class Message(models.Model):
     def is_finished(self) -> bool:
         return self.status != self.Status.STREAMING
 
-    def as_dict(self) -> dict:
-        return {
+    def as_dict(self, results: dict[str, Message] | None = None) -> dict:
+        """This message on the wire (docs/protocol.md). A streaming reply's text is sent by
+        its writer, so its `content` is left empty here. `results`: the conversation's tool
+        messages by call id, to fold into this message's calls."""
+        data = {
             "id": self.pk,
             "role": self.role,
             "status": self.status,
-            "html": self.html,
+            "content": "" if self.status == self.Status.STREAMING else self.content,
             "error": self.error,
             "created": self.created.isoformat(),
+            "model": self.model,
+            "finish_reason": self.finish_reason,
         }
+        if self.tool_calls:
+            data["tool_calls"] = [
+                tool_call_dict(i, call, (results or {}).get(call.get("id", "")))
+                for i, call in enumerate(self.tool_calls)
+            ]
+        return data
 
     def as_upstream(self) -> dict:
         """This message in the OpenAI chat format."""
@@ -121,6 +165,41 @@ class Message(models.Model):
         if self.tool_call_id:
             message["tool_call_id"] = self.tool_call_id
         return message
+
+
+class ToolState(models.TextChoices):
+    """Where one tool call is: the same words in Python, the wire, the page and its CSS."""
+
+    STREAMING = "streaming"  # its arguments are still arriving
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+# A tool message's status says how its call ended.
+TOOL_STATE_OF_STATUS = {
+    Message.Status.COMPLETE: ToolState.DONE,
+    Message.Status.ERROR: ToolState.FAILED,
+    Message.Status.STOPPED: ToolState.STOPPED,
+}
+TOOL_STATUS_OF_STATE = {state: status for status, state in TOOL_STATE_OF_STATUS.items()}
+
+
+def tool_call_dict(index: int, call: dict, result: Message | None) -> dict:
+    """A saved tool call with its result, as the page shows it."""
+    function = call.get("function") or {}
+    return {
+        "index": index,
+        "id": call.get("id", ""),
+        "name": function.get("name", ""),
+        "arguments": function.get("arguments", ""),
+        "state": TOOL_STATE_OF_STATUS.get(result.status, ToolState.FAILED)
+        if result is not None
+        else ToolState.FAILED,
+        "duration_ms": result.duration_ms if result is not None else None,
+        "result": result.content if result is not None else "",
+    }
 
 
 def mark_stale_replies_interrupted(

@@ -10,22 +10,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from chat import generation
+from chat import broadcast, replies, running
 from chat.models import Conversation
 
 
 def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
     messages = []
     if conversation is not None:
-        generation.mark_dead_replies(conversation)
-        messages = list(conversation.messages.exclude(role="system"))
+        replies.mark_dead_replies(conversation)
+        messages = conversation.transcript()
     return render(
         request,
         "chat/chat.html",
         {
             "conversation": conversation,
             "conversations": Conversation.objects.owned_by(request.user),
-            "chat_messages": messages,
+            "has_messages": bool(messages),
             "demo_mode": settings.CHAT_DEMO_MODE,
             "page_data": {
                 "conversation": conversation.pk if conversation else None,
@@ -35,6 +35,8 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
                 "model": (conversation and conversation.model) or settings.CHAT_MODEL,
                 "systemPrompt": conversation.system_prompt if conversation else "",
                 "defaultSystemPrompt": settings.CHAT_SYSTEM_PROMPT,
+                # Rendered by the page at once; the socket's `history` then keeps it current.
+                "messages": messages,
             },
         },
     )
@@ -84,8 +86,12 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
-    live = generation.live_reply(conv)
-    if live is not None:  # no point paying for a reply nobody will read
-        async_to_sync(generation.request_stop)(live.writer)
+    writing_here = running.get(conv.pk)
+    if writing_here is not None:  # no point paying for a reply nobody will read
+        writing_here.stop()
+    else:
+        live = replies.live_reply(conv)
+        if live is not None and live.writer:
+            async_to_sync(broadcast.request_stop)(live.writer)
     conv.delete()
     return redirect("chat:new")

@@ -68,10 +68,10 @@ def session_cookie(user) -> str:
 @pytest.fixture(autouse=True)
 def forget_replies():
     """Each test starts with no reply registered as running in this process."""
-    from chat import generation
+    from chat import running
 
     yield
-    generation._running.clear()
+    running.clear()
 
 
 CHROMIUM_ARGS = [

@@ -1,6 +1,7 @@
-"""Staff review conversations in the admin; what they see is sanitised too."""
+"""Staff review conversations in the admin; the transcript reaches the page as inert data."""
 
-import html
+import json
+import re
 
 import pytest
 
@@ -16,22 +17,27 @@ def staff(django_user_model):
 
 @pytest.fixture
 def conversation(alice):
-    conversation = Conversation.objects.create(user=alice, title="Rockets", model="gpt-x")
-    Message.objects.create(
-        conversation=conversation,
-        role="user",
-        content="How do rockets fly?",
-        html="<p>How do rockets fly?</p>",
+    conversation = Conversation.objects.create(
+        user=alice, title="Rockets", model="gpt-x", system_prompt="Answer like a physicist."
     )
+    Message.objects.create(conversation=conversation, role="user", content="How do rockets fly?")
     Message.objects.create(
         conversation=conversation,
         role="assistant",
-        content="Thrust.",
-        # Stored HTML is sanitised when written; pretend it was tampered with in the database.
-        html='<p>Thrust.</p><script>alert(1)</script><img src="https://evil.example/x">',
+        content='**Thrust.** </script><script>alert(1)</script><img src="https://evil.example/x">',
+        model="gpt-x-2024",
+        finish_reason="stop",
         usage={"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
     )
     return conversation
+
+
+def transcript_data(page: str, element_id: str) -> dict:
+    """The transcript the page's script renders: the json_script block."""
+    pattern = rf'<script id="{element_id}" type="application/json">(.*?)</script>'
+    match = re.search(pattern, page, re.S)
+    assert match, f"no {element_id} data in the page"
+    return json.loads(match.group(1))
 
 
 def test_the_admin_is_for_staff_only(client, alice, conversation):
@@ -66,13 +72,25 @@ def test_filters_by_user_model_status_and_date(client, staff, conversation):
         assert "Rockets" in page, query
 
 
-def test_the_transcript_is_rendered_read_only_and_sanitised(client, staff, conversation):
+def test_the_transcript_is_read_only_data_with_the_system_prompt(client, staff, conversation):
     client.force_login(staff)
     response = client.get(f"/admin/chat/conversation/{conversation.pk}/change/")
     page = response.content.decode()
     assert response.status_code == 200
-    assert "<p>Thrust.</p>" in page and "How do rockets fly?" in page
-    assert "alert(1)" not in page and "evil.example" not in page
+    data = transcript_data(page, f"transcript-{conversation.pk}")
+    assert data["systemPrompt"] == "Answer like a physicist."
+    user, reply = data["messages"]
+    assert user["content"] == "How do rockets fly?"
+    assert reply["content"].startswith("**Thrust.** </script>")
+    assert (reply["model"], reply["status"], reply["finish_reason"]) == (
+        "gpt-x-2024",
+        "complete",
+        "stop",
+    )
+    assert reply["usage"]["total_tokens"] == 12
+    # The markup is data, never markup: nothing in it can close the script block or run.
+    assert "<script>alert(1)" not in page and "<img" not in page
+    assert '<script src="/static/chat/admin-transcript.js" type="module">' in page
     assert 'name="title"' not in page  # no editable form fields
 
 
@@ -83,19 +101,14 @@ def test_the_message_admin_lists_and_filters(client, staff, conversation):
     message = Message.objects.get(role="assistant")
     detail = client.get(f"/admin/chat/message/{message.pk}/change/").content.decode()
     assert "Thrust." in detail and "<script>alert" not in detail
+    assert transcript_data(detail, f"message-{message.pk}")["messages"][0]["id"] == message.pk
 
 
 def test_the_transcript_shows_tool_calls_with_their_results(client, staff, alice):
-    from chat.tool_blocks import ToolCallView, render_tool_blocks
-
     conversation = Conversation.objects.create(user=alice, title="Maths")
-    blocks = render_tool_blocks(
-        [ToolCallView("c1", "calculator", '{"expression": "6*7"}', "done", 4, '{"result": 42}')]
-    )
     Message.objects.create(
         conversation=conversation,
         role="assistant",
-        html=blocks,
         tool_calls=[
             {
                 "id": "c1",
@@ -105,10 +118,23 @@ def test_the_transcript_shows_tool_calls_with_their_results(client, staff, alice
         ],
     )
     Message.objects.create(
-        conversation=conversation, role="tool", tool_call_id="c1", content='{"result": 42}'
+        conversation=conversation,
+        role="tool",
+        tool_call_id="c1",
+        content='{"result": 42}',
+        duration_ms=4,
     )
     client.force_login(staff)
     page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
-    assert '<details class="tool-call is-done">' in page
-    assert "calculator" in page and '"result": 42' in html.unescape(page)
-    assert 'data-role="tool"' not in page  # shown inside its call's block, not twice
+    (reply,) = transcript_data(page, f"transcript-{conversation.pk}")["messages"]
+    assert reply["tool_calls"] == [
+        {
+            "index": 0,
+            "id": "c1",
+            "name": "calculator",
+            "arguments": '{"expression": "6*7"}',
+            "state": "done",
+            "duration_ms": 4,
+            "result": '{"result": 42}',
+        }
+    ]

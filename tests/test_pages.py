@@ -1,5 +1,8 @@
 """The HTTP side: login, the chat pages, rename and delete, ownership."""
 
+import json
+import re
+
 import pytest
 
 from chat.models import Conversation, Message
@@ -10,13 +13,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def alices_chat(alice):
     conversation = Conversation.objects.create(user=alice, title="Trip plans")
-    Message.objects.create(conversation=conversation, role="user", content="Hi", html="<p>Hi</p>")
-    Message.objects.create(
-        conversation=conversation,
-        role="assistant",
-        content="**Hello**",
-        html="<p><strong>Hello</strong></p>",
-    )
+    Message.objects.create(conversation=conversation, role="user", content="Hi")
+    Message.objects.create(conversation=conversation, role="assistant", content="**Hello**")
     return conversation
 
 
@@ -53,12 +51,34 @@ def test_the_new_chat_page_lists_conversations_newest_first(client, alice):
     assert page.index("Newer") < page.index("Older")
 
 
-def test_a_saved_conversation_reopens_with_every_message_rendered(client, alice, alices_chat):
+def page_data(response) -> dict:
+    """What the page hands its script: the json_script block."""
+    return json.loads(_json_script(response.content.decode()))
+
+
+def _json_script(page: str) -> str:
+    match = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', page, re.S)
+    assert match, "the page has no page-data"
+    return match.group(1)
+
+
+def test_a_saved_conversation_reopens_with_every_message_as_source(client, alice, alices_chat):
     client.force_login(alice)
-    page = client.get(alices_chat.get_absolute_url()).content.decode()
-    assert 'data-role="user"' in page and 'data-role="assistant"' in page
-    assert "<strong>Hello</strong>" in page
-    assert 'data-status="complete"' in page
+    messages = page_data(client.get(alices_chat.get_absolute_url()))["messages"]
+    assert [(m["role"], m["content"], m["status"]) for m in messages] == [
+        ("user", "Hi", "complete"),
+        ("assistant", "**Hello**", "complete"),
+    ]
+
+
+def test_markup_in_messages_stays_inert_text_in_the_page(client, alice, alices_chat):
+    Message.objects.create(
+        conversation=alices_chat, role="assistant", content="</script><script>alert(1)</script>"
+    )
+    client.force_login(alice)
+    response = client.get(alices_chat.get_absolute_url())
+    assert "<script>alert(1)" not in response.content.decode()
+    assert page_data(response)["messages"][-1]["content"].endswith("<script>alert(1)</script>")
 
 
 def test_another_users_conversation_is_404_like_a_missing_one(client, bob, alices_chat):
@@ -97,8 +117,8 @@ def test_an_unfinished_reply_from_a_dead_process_shows_as_interrupted(client, al
         conversation=alices_chat, role="assistant", status="streaming", content="Half a"
     )
     client.force_login(alice)
-    page = client.get(alices_chat.get_absolute_url()).content.decode()
-    assert 'data-status="interrupted"' in page
+    messages = page_data(client.get(alices_chat.get_absolute_url()))["messages"]
+    assert (messages[-1]["status"], messages[-1]["content"]) == ("interrupted", "Half a")
     assert Message.objects.get(content="Half a").status == "interrupted"
 
 
@@ -140,8 +160,7 @@ def test_sign_up_opens_with_its_setting(client, db, settings, django_user_model)
 def test_the_first_request_marks_replies_left_streaming_by_a_previous_run(client, alice):
     from django.core.signals import request_started
 
-    from chat.apps import SWEEP_UID
-    from chat.generation import sweep_on_first_request
+    from chat.replies import SWEEP_UID, sweep_on_first_request
 
     conversation = Conversation.objects.create(user=alice)
     Message.objects.create(conversation=conversation, role="assistant", status="streaming")

@@ -3,14 +3,13 @@ model goes on; each test checks the exact body the upstream receives next."""
 
 import asyncio
 import json
-import re
 
 import pytest
 
 from chat import tools as tools_api
 from chat.models import Message
 from tests.upstream_server import DONE, USAGE, Reply, chunk, error_reply, text_reply
-from tests.ws import Socket, frames_of
+from tests.ws import ReplyView, Socket, frames_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,7 +105,10 @@ async def replies() -> list[Message]:
 async def test_one_round_runs_the_tool_and_sends_the_result_back(alice, upstream):
     args = '{"expression": "6*7"}'
     upstream.queue(
-        tool_call_reply(("call_a", "calculator", [args[:8], args[8:]]), text="Let me compute. "),
+        # Paused longer than a frame interval: the arguments are seen arriving.
+        tool_call_reply(
+            ("call_a", "calculator", [args[:8], args[8:]]), text="Let me compute. ", pause=0.05
+        ),
         text_reply(["It is ", "42."]),
     )
     socket, _ = await ask(alice)
@@ -141,14 +143,28 @@ async def test_one_round_runs_the_tool_and_sends_the_result_back(alice, upstream
     )
     assert asked.tool_calls == [call("call_a", "calculator", args)]
     assert asked.content == "Let me compute. "
-    assert 'class="tool-call is-done"' in asked.html and "42" in asked.html
     assert (result.role, result.tool_call_id, result.error) == ("tool", "call_a", "")
+    assert (result.status, type(result.duration_ms)) == ("complete", int)
     assert (answer.status, answer.content) == ("complete", "It is 42.")
 
     tool_frames = [f for f in frames_of(frames) if f["message"] == asked.pk]
-    assert "is-done" not in tool_frames[0]["tools"]  # shown before it ran...
-    assert "is-done" in tool_frames[-1]["tools"]  # ...and when it was done
-    assert [f["status"] for f in tool_frames].count("streaming") == len(tool_frames) - 1
+    states = [
+        change["state"] for f in tool_frames for change in f.get("tools", ()) if "state" in change
+    ]
+    assert (states[0], states[-1]) == ("streaming", "done")  # shown before it ran, then done
+    assert ["status" in f for f in tool_frames] == [False] * (len(tool_frames) - 1) + [True]
+    view = ReplyView()
+    for frame in tool_frames:
+        view.apply(frame)
+    assert view.tools[0] | {"duration_ms": 0} == {
+        "index": 0,
+        "id": "call_a",
+        "name": "calculator",
+        "arguments": args,
+        "state": "done",
+        "duration_ms": 0,
+        "result": '{"expression": "6*7", "result": 42}',
+    }
     await socket.close()
 
 
@@ -203,9 +219,8 @@ async def test_parallel_calls_split_in_many_fragments_run_together(alice, upstre
         ("p1", "waited 1.0"),
         ("p2", "waited 1.0"),
     ]
-    asked = (await replies())[0]
-    durations = re.findall(r"done in ([\d,]+) ms", asked.html)
-    assert len(durations) == 2
+    asked, *results = (await replies())[:3]
+    assert [type(result.duration_ms) for result in results] == [int, int]
     # Run together: one after the other would take 2 s or more.
     assert (asked.updated - asked.created).total_seconds() < 1.8
     await socket.close()
@@ -229,8 +244,8 @@ async def test_a_bad_call_becomes_an_error_result_the_model_sees(
     sent_back = upstream.wait_for_requests(2)[1]["body"]["messages"][2]
     assert sent_back["role"] == "tool" and sent_back["tool_call_id"] == "bad"
     assert words in sent_back["content"]
-    asked, result, answer = await replies()
-    assert 'class="tool-call is-failed"' in asked.html
+    _, result, answer = await replies()
+    assert result.status == "error"
     assert words in result.error
     assert answer.status == "complete"
     await socket.close()
@@ -288,10 +303,16 @@ async def test_past_the_round_limit_the_reply_ends_with_an_explanation(alice, up
 async def test_stop_during_a_tool_keeps_a_whole_history(alice, upstream):
     upstream.queue(tool_call_reply(("s", "slow_tool", ['{"seconds": 30}'])))
     socket, conversation_id = await ask(alice)
-    await socket.recv_until(lambda f: f["type"] == "frame" and "is-running" in f["tools"])
+    await socket.recv_until(
+        lambda f: (
+            f["type"] == "frame"
+            and any(change.get("state") == "running" for change in f.get("tools", ()))
+        )
+    )
     await socket.send({"type": "stop", "conversation": conversation_id})
     frames = await socket.recv_reply_end()
-    assert frames[-1]["status"] == "stopped" and "is-stopped" in frames[-1]["tools"]
+    assert frames[-1]["status"] == "stopped"
+    assert frames[-1]["tools"][0]["state"] == "stopped"
     asked, result = await replies()
     assert asked.status == "stopped" and asked.tool_calls == [
         call("s", "slow_tool", '{"seconds": 30}')
@@ -349,12 +370,21 @@ async def test_a_reopened_conversation_shows_the_tool_blocks(alice, upstream):
     await until_done(socket)
     await socket.send({"type": "open", "conversation": conversation_id})
     history = await socket.recv()
-    shown = [m for m in history["messages"] if m["role"] == "assistant"]
-    assert (
-        'class="tool-call is-done"' in shown[0]["html"]
-        and "&quot;result&quot;: 10" in shown[0]["html"]
-    )
-    assert shown[1]["html"] == "<p>Ten.</p>"
+    assert [m["role"] for m in history["messages"]] == ["user", "assistant", "assistant"]
+    asked, answer = history["messages"][1:]
+    assert asked["tool_calls"] == [
+        {
+            "index": 0,
+            "id": "o",
+            "name": "calculator",
+            "arguments": '{"expression": "5+5"}',
+            "state": "done",
+            "duration_ms": asked["tool_calls"][0]["duration_ms"],
+            "result": '{"expression": "5+5", "result": 10}',
+        }
+    ]
+    assert isinstance(asked["tool_calls"][0]["duration_ms"], int)
+    assert answer["content"] == "Ten."
     await socket.close()
 
 
@@ -482,9 +512,10 @@ async def test_a_stop_that_arrives_between_rounds_ends_the_reply_before_the_next
     from chat import generation
     from chat.upstream import Upstream
 
-    between = generation.Generation(conversation_id=1, message_id=1, finished=True)
+    between = generation.Generation(conversation_id=1)
+    between.message_id, between.finished = 1, True
     between.task = asyncio.current_task()
-    generation._stop(between)  # a round is being saved: nothing is cancelled...
+    between.stop()  # a round is being saved: nothing is cancelled...
     assert between.stop_requested
     # ...and the next round does not start: no request reaches the upstream.
     assert await generation._round(between, None, Upstream(upstream.url), 2) is False

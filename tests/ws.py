@@ -46,9 +46,7 @@ class Socket:
                     return frames
 
     async def recv_reply_end(self, timeout: float = 10) -> list[dict]:
-        return await self.recv_until(
-            lambda f: f["type"] == "frame" and f["status"] != "streaming", timeout
-        )
+        return await self.recv_until(lambda f: f["type"] == "frame" and "status" in f, timeout)
 
     async def nothing(self, timeout: float = 0.2) -> bool:
         return await self.communicator.receive_nothing(timeout=timeout)
@@ -57,29 +55,48 @@ class Socket:
         await self.communicator.disconnect()
 
 
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 @dataclass
 class ReplyView:
     """The browser's copy of one reply, built by applying frames as docs/protocol.md says."""
 
-    blocks: list[str] = field(default_factory=list)
-    tail: str = ""
-    pending: str = ""
+    text: str = ""
+    tools: dict[int, dict] = field(default_factory=dict)
     last_seq: int = 0
     status: str = "streaming"
+    error: str = ""
     applied: int = 0
 
     def apply(self, frame: dict) -> None:
         if frame["seq"] <= self.last_seq:
             return
-        assert frame["start"] <= len(self.blocks), f"gap: {frame['start']} > {len(self.blocks)}"
-        self.blocks[frame["start"] :] = frame["blocks"]
-        self.tail, self.pending = frame["tail"], frame["pending"]
-        self.last_seq, self.status = frame["seq"], frame["status"]
+        if "text" in frame:
+            self.text = _continue(self.text, frame["offset"], frame["text"])
+        for change in frame.get("tools", []):
+            call = self.tools.setdefault(change["index"], {"arguments": ""})
+            for name, value in change.items():
+                if name == "arguments" and "arguments_offset" in change:
+                    call["arguments"] = _continue(
+                        call["arguments"], change["arguments_offset"], value
+                    )
+                elif name != "arguments_offset":
+                    call[name] = value  # a snapshot sends whole arguments, with no offset
+        if "status" in frame:
+            self.status, self.error = frame["status"], frame["error"]
+            assert frame["length"] == utf16_length(self.text), "the reply's text is incomplete"
+        self.last_seq = frame["seq"]
         self.applied += 1
 
-    @property
-    def html(self) -> str:
-        return "".join(self.blocks) + self.tail
+
+def _continue(held: str, offset: int, text: str) -> str:
+    """`held` continued by `text` at `offset`, as the page does it: a gap is an error."""
+    have = utf16_length(held)
+    assert offset <= have, f"gap: text at {offset}, {have} held"
+    overlap = (have - offset) * 2
+    return held + text.encode("utf-16-le")[overlap:].decode("utf-16-le")
 
 
 def frames_of(frames: list[dict]) -> list[dict]:

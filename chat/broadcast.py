@@ -1,0 +1,129 @@
+"""How events reach the sockets: straight to this process's sockets, and through the channel
+layer only for what must cross processes (see "How frames travel" in docs/protocol.md).
+
+Events are encoded to JSON once and handed to every subscriber as text. A subscriber is a
+socket with a conversation open; it gets every event of that conversation written by this
+process. With several processes (REDIS_URL), conversation events also go to the
+conversation's group, and a reply's frames go point to point to the channels of the sockets
+in other processes that asked its writer to watch it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from typing import Protocol
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+# Tells this process's own group events apart from other processes': its sockets have had
+# them already, straight from the hub.
+PROCESS_ID = uuid.uuid4().hex
+
+
+class Subscriber(Protocol):
+    async def relay(self, data: str, message: int | None = None, seq: int = 0) -> None:
+        """Send `data` (an encoded event) to the browser; `message` and `seq` say which
+        reply frame it is, if it is one."""
+
+
+_subscribers: dict[int, set[Subscriber]] = defaultdict(set)
+
+
+def group_name(conversation_id: int) -> str:
+    return f"conversation-{conversation_id}"
+
+
+def multi_process() -> bool:
+    """Whether other processes may be serving the same conversations (a shared layer)."""
+    return not settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
+
+
+def subscribe(conversation_id: int, subscriber: Subscriber) -> None:
+    _subscribers[conversation_id].add(subscriber)
+
+
+def unsubscribe(conversation_id: int, subscriber: Subscriber) -> None:
+    subscribers = _subscribers.get(conversation_id)
+    if subscribers is not None:
+        subscribers.discard(subscriber)
+        if not subscribers:
+            del _subscribers[conversation_id]
+
+
+def encode(event: dict) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+async def relay_here(
+    conversation_id: int, data: str, message: int | None = None, seq: int = 0
+) -> None:
+    """Hand an encoded event to this process's sockets on the conversation."""
+    for subscriber in list(_subscribers.get(conversation_id, ())):
+        await subscriber.relay(data, message, seq)
+
+
+async def publish(
+    conversation_id: int,
+    event: dict,
+    *,
+    message: int | None = None,
+    seq: int = 0,
+    writer: str = "",
+) -> None:
+    """Send a conversation event to every socket on the conversation, in every process.
+
+    `writer`: the channel of the task writing the reply this event announces, so sockets
+    in other processes can ask it to watch.
+    """
+    data = encode(event)
+    await relay_here(conversation_id, data, message, seq)
+    if multi_process():
+        await get_channel_layer().group_send(
+            group_name(conversation_id),
+            {
+                "type": "chat.event",
+                "origin": PROCESS_ID,
+                "data": data,
+                "message": message,
+                "seq": seq,
+                "writer": writer,
+            },
+        )
+
+
+async def send_to(channel: str, data: str, message: int | None = None, seq: int = 0) -> None:
+    """Send an encoded frame to one socket in another process."""
+    await get_channel_layer().send(
+        channel, {"type": "chat.relay", "data": data, "message": message, "seq": seq}
+    )
+
+
+async def join_group(conversation_id: int, channel: str) -> None:
+    if multi_process():
+        await get_channel_layer().group_add(group_name(conversation_id), channel)
+
+
+async def leave_group(conversation_id: int, channel: str) -> None:
+    if multi_process():
+        await get_channel_layer().group_discard(group_name(conversation_id), channel)
+
+
+# --- requests to a reply's writer, by its channel (stored on the reply's row) ------------
+
+
+async def request_watch(writer: str, reply_to: str, offset: int) -> None:
+    """Ask a reply's writer to send `reply_to` everything from `offset`, then every frame."""
+    await get_channel_layer().send(
+        writer, {"type": "reply.watch", "reply_to": reply_to, "offset": offset}
+    )
+
+
+async def request_unwatch(writer: str, reply_to: str) -> None:
+    await get_channel_layer().send(writer, {"type": "reply.unwatch", "reply_to": reply_to})
+
+
+async def request_stop(writer: str) -> None:
+    await get_channel_layer().send(writer, {"type": "reply.stop"})

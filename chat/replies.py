@@ -1,0 +1,102 @@
+"""Where replies are stored: created, checkpointed while they stream, saved whole at the
+end, and marked `interrupted` when the process writing them is gone."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.signals import request_started
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from chat import broadcast, running
+from chat.models import (
+    TOOL_STATUS_OF_STATE,
+    Conversation,
+    Message,
+    ToolState,
+    mark_stale_replies_interrupted,
+)
+
+log = logging.getLogger(__name__)
+
+Status = Message.Status
+SWEEP_UID = "chat-sweep-dead-replies"
+
+
+def mark_dead_replies(conversation: Conversation | None = None) -> int:
+    """Mark `interrupted` the replies (in one conversation, or all) that nobody is writing."""
+    if broadcast.multi_process():
+        # Several processes: a writer checkpoints every second, so a still row is dead.
+        stale_after = timedelta(seconds=max(30, 5 * settings.CHAT_CHECKPOINT_INTERVAL))
+    else:
+        # One process: a reply this process is not writing has no writer at all.
+        stale_after = timedelta(0)
+    return mark_stale_replies_interrupted(
+        conversation, running.message_ids(), stale_after=stale_after
+    )
+
+
+def sweep_on_first_request(**kwargs) -> None:
+    """When the site starts serving, mark the replies a previous run left `streaming`."""
+    request_started.disconnect(dispatch_uid=SWEEP_UID)
+    count = mark_dead_replies()
+    if count:
+        log.info("marked %d unfinished replies as interrupted", count)
+
+
+def live_reply(conversation: Conversation) -> Message | None:
+    """The reply being written in this conversation, by whichever process, if any."""
+    mark_dead_replies(conversation)
+    return conversation.messages.filter(status=Status.STREAMING).first()
+
+
+@database_sync_to_async
+def create_reply(conversation: Conversation, writer: str, *, check_busy: bool = True) -> Message:
+    with transaction.atomic():
+        # Serialises starts in one conversation across processes (SQLite locks the file).
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if check_busy and live_reply(conversation) is not None:
+            raise running.Busy
+        return Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Status.STREAMING,
+            model=conversation.model or settings.CHAT_MODEL,
+            writer=writer,
+        )
+
+
+@database_sync_to_async
+def checkpoint(message_id: int, text: str) -> None:
+    """Save what arrived so far; moving `updated` also shows the writer is alive."""
+    Message.objects.filter(pk=message_id, status=Status.STREAMING).update(
+        content=text, updated=timezone.now()
+    )
+
+
+@database_sync_to_async
+def save_tool_results(conversation_id: int, calls: list) -> None:
+    """One tool message per call, right after the assistant message that made them."""
+    Message.objects.bulk_create(
+        Message(
+            conversation_id=conversation_id,
+            role=Message.Role.TOOL,
+            tool_call_id=call.id,
+            content=call.result,
+            status=TOOL_STATUS_OF_STATE.get(call.state, Status.ERROR),
+            error="" if call.state == ToolState.DONE else call.result,
+            duration_ms=call.duration_ms,
+        )
+        for call in calls
+    )
+
+
+@database_sync_to_async
+def save_final(conversation_id: int, message_id: int, fields: dict) -> None:
+    close_old_connections()  # a long stream may have outlived the connection
+    Message.objects.filter(pk=message_id).update(**fields, updated=timezone.now())
+    Conversation.objects.filter(pk=conversation_id).update(updated=timezone.now())
