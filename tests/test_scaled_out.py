@@ -4,62 +4,28 @@ watched, resumed and stopped from another."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 
-from tests.conftest import require_service
 from tests.live import create_user, log_in, send, start_site
+from tests.services import drop_database, postgres_database, require_redis, scaled_out_env
 from tests.test_browser import CODE_REPLY, pieces
 from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
 
-POSTGRES = "postgres://postgres@127.0.0.1:5432/"
-REDIS = "redis://127.0.0.1:6379/7"
-
-
-def postgres_database():
-    try:
-        import psycopg
-
-        admin = psycopg.connect(POSTGRES + "postgres", autocommit=True, connect_timeout=3)
-    except Exception as exc:  # any failure to reach the server means "not available"
-        require_service(False, f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc})")
-    name = f"chat_test_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    return admin, name
-
-
-def redis_available() -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def two_sites(tmp_path_factory, live_upstream, browser):
-    require_service(redis_available(), "Redis is not reachable at 127.0.0.1:6379")
+    require_redis()
     admin, database = postgres_database()
-    env = {
-        "DATABASE_URL": POSTGRES + database,
-        "REDIS_URL": REDIS,
-        "OPENAI_BASE_URL": live_upstream.url,
-        "OPENAI_API_KEY": "sk-scaled",
-    }
+    env = scaled_out_env(database, live_upstream.url)
     first = start_site(tmp_path_factory.mktemp("first"), env)
     second = start_site(tmp_path_factory.mktemp("second"), env)
     create_user(first, "alice", "alice-password-1")
     yield first, second
     first.stop()
     second.stop()
-    admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    admin.close()
+    drop_database(admin, database)
 
 
 @pytest.fixture
