@@ -1,0 +1,193 @@
+"""Frames across processes, at the protocol level: two real daphne processes on one
+PostgreSQL and one Redis, and real websocket clients. A reply written by one process is
+watched, resumed and stopped through the other, whole, with no gap and no duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import httpx
+import pytest
+import websockets
+
+from tests.live import create_user, start_site
+from tests.services import drop_database, postgres_database, require_redis, scaled_out_env
+from tests.upstream_server import text_reply
+from tests.ws import ReplyView, utf16_length
+
+WORDS = [f"word{i} " for i in range(60)]
+REPLY = "".join(WORDS)
+
+
+@pytest.fixture(scope="module")
+def two_sites(tmp_path_factory, live_upstream):
+    require_redis()
+    admin, database = postgres_database()
+    env = scaled_out_env(database, live_upstream.url)
+    first = start_site(tmp_path_factory.mktemp("first"), env)
+    second = start_site(tmp_path_factory.mktemp("second"), env)
+    create_user(first, "alice", "alice-password-1")
+    yield first, second
+    first.stop()
+    second.stop()
+    drop_database(admin, database)
+
+
+def log_in(site) -> str:
+    """The session cookie of alice, logged in through the login form."""
+    with httpx.Client(base_url=site.url) as client:
+        client.get("/accounts/login/")
+        token = client.cookies["csrftoken"]
+        client.post(
+            "/accounts/login/",
+            data={"username": "alice", "password": "alice-password-1"},
+            headers={"X-CSRFToken": token, "Referer": site.url + "/accounts/login/"},
+        )
+        return client.cookies["sessionid"]
+
+
+class Client:
+    """One browser tab's socket, speaking docs/protocol.md."""
+
+    def __init__(self, site, cookie: str) -> None:
+        self.site, self.cookie = site, cookie
+
+    async def __aenter__(self) -> Client:
+        self.ws = await websockets.connect(
+            self.site.url.replace("http", "ws") + "/ws/chat/",
+            additional_headers={"Cookie": f"sessionid={self.cookie}", "Origin": self.site.url},
+        )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.ws.close()
+
+    async def send(self, frame: dict) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def recv(self, timeout: float = 10) -> dict:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def until(self, predicate, timeout: float = 15) -> list[dict]:
+        frames = []
+        async with asyncio.timeout(timeout):
+            while not frames or not predicate(frames[-1]):
+                frames.append(await self.recv(timeout))
+        return frames
+
+
+def is_last_frame(frame: dict) -> bool:
+    return frame["type"] == "frame" and "status" in frame
+
+
+def apply(view: ReplyView, frames: list[dict], message: int) -> ReplyView:
+    for frame in frames:
+        if frame["type"] == "frame" and frame["message"] == message:
+            view.apply(frame)
+    return view
+
+
+async def start_reply(client: Client, pieces: list[str], upstream, pause=0.05) -> tuple[int, int]:
+    """Send a message on a new conversation: (its id, the reply's message id)."""
+    upstream.queue(text_reply(pieces, pause=pause))
+    await client.send({"type": "send", "conversation": None, "content": "across"})
+    frames = await client.until(
+        lambda f: f["type"] == "message" and f["message"]["role"] == "assistant"
+    )
+    return frames[0]["conversation"]["id"], frames[-1]["message"]["id"]
+
+
+async def test_a_reply_written_by_one_process_is_watched_whole_from_another(
+    two_sites, live_upstream
+):
+    first, second = two_sites
+    async with Client(first, log_in(first)) as writer, Client(second, log_in(second)) as watcher:
+        conversation, message = await start_reply(writer, WORDS, live_upstream)
+        written = await writer.until(
+            lambda f: f["type"] == "frame" and "word5" in f.get("text", "")
+        )
+        await watcher.send({"type": "open", "conversation": conversation})
+        history = await watcher.recv()
+        assert history["type"] == "history"
+        assert [(m["role"], m["status"]) for m in history["messages"]] == [
+            ("user", "complete"),
+            ("assistant", "streaming"),
+        ]
+        watched = await watcher.until(is_last_frame)
+        written += await writer.until(is_last_frame)
+
+    snapshot = watched[0]
+    assert snapshot["offset"] == 0 and "word5" in snapshot["text"]
+    seqs = [f["seq"] for f in watched]
+    assert seqs == sorted(set(seqs)), "frames out of order or repeated"
+    assert apply(ReplyView(), watched, message).text == REPLY
+    assert apply(ReplyView(), written, message).text == REPLY
+    assert watched[-1]["status"] == written[-1]["status"] == "complete"
+
+
+async def test_a_tab_that_comes_back_on_another_process_gets_only_what_it_lacks(
+    two_sites, live_upstream
+):
+    first, second = two_sites
+    async with Client(first, log_in(first)) as before:
+        conversation, message = await start_reply(before, WORDS, live_upstream)
+        held = apply(
+            ReplyView(),
+            await before.until(lambda f: f["type"] == "frame" and "word8" in f.get("text", "")),
+            message,
+        )
+    offset = utf16_length(held.text)
+    async with Client(second, log_in(second)) as after:
+        await after.send(
+            {
+                "type": "open",
+                "conversation": conversation,
+                "resume": {"message": message, "offset": offset},
+            }
+        )
+        frames = await after.until(is_last_frame)
+    snapshot = next(f for f in frames if f["type"] == "frame")
+    assert snapshot["offset"] == offset  # exactly what it lacks
+    start = len(held.text)
+    assert snapshot["text"] == REPLY[start : start + len(snapshot["text"])]  # and no more
+    assert apply(held, frames, message).text == REPLY
+
+
+async def test_a_reply_started_elsewhere_after_opening_is_seen_live(two_sites, live_upstream):
+    first, second = two_sites
+    async with Client(first, log_in(first)) as writer:
+        conversation, _ = await start_reply(writer, ["Hello."], live_upstream, pause=0)
+        await writer.until(is_last_frame)
+        async with Client(second, log_in(second)) as watcher:
+            await watcher.send({"type": "open", "conversation": conversation})
+            await watcher.until(lambda f: f["type"] == "history")
+            live_upstream.queue(text_reply(WORDS[:20], pause=0.05))
+            await writer.send({"type": "send", "conversation": conversation, "content": "more"})
+            frames = await watcher.until(is_last_frame)
+    kinds = [(f["type"], f.get("message", {}).get("role")) for f in frames[:2]]
+    assert kinds == [("message", "user"), ("message", "assistant")]
+    message = frames[1]["message"]["id"]
+    assert apply(ReplyView(), frames, message).text == "".join(WORDS[:20])
+
+
+async def test_stop_sent_to_another_process_stops_the_reply(two_sites, live_upstream):
+    first, second = two_sites
+    live_upstream.client_gone.clear()
+    long_reply = [f"w{i} " for i in range(2000)]
+    async with Client(first, log_in(first)) as writer, Client(second, log_in(second)) as other:
+        conversation, _ = await start_reply(writer, long_reply, live_upstream, pause=0.02)
+        await writer.until(lambda f: f["type"] == "frame" and "w3 " in f.get("text", ""))
+        await other.send({"type": "open", "conversation": conversation})
+        await other.until(lambda f: f["type"] == "frame")
+        await other.send({"type": "stop", "conversation": conversation})
+        ended = [(await c.until(is_last_frame))[-1] for c in (writer, other)]
+    assert [f["status"] for f in ended] == ["stopped", "stopped"]
+    assert live_upstream.client_gone.wait(timeout=5), "the upstream request was not closed"
+    page = httpx.get(f"{first.url}/c/{conversation}/", cookies={"sessionid": log_in(first)})
+    data = json.loads(
+        re.search(r'id="page-data" type="application/json">(.*?)</script>', page.text).group(1)
+    )
+    assert data["messages"][-1]["status"] == "stopped"
+    assert "w1999" not in data["messages"][-1]["content"]
