@@ -182,7 +182,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return  # this process's own: its sockets have it from the hub
         await self.relay(event["data"], event.get("message"), event.get("seq", 0))
         writer = event.get("writer")
-        if writer and not self.watching:  # a reply started in another process: watch it
+        if writer and writer != self.watching:  # a reply started in another process: watch it
             self.watching = writer
             await broadcast.request_watch(writer, self.channel_name, 0)
 

@@ -163,13 +163,15 @@ async def test_a_reply_started_elsewhere_after_opening_is_seen_live(two_sites, l
         async with Client(second, log_in(second)) as watcher:
             await watcher.send({"type": "open", "conversation": conversation})
             await watcher.until(lambda f: f["type"] == "history")
-            live_upstream.queue(text_reply(WORDS[:20], pause=0.05))
-            await writer.send({"type": "send", "conversation": conversation, "content": "more"})
-            frames = await watcher.until(is_last_frame)
-    kinds = [(f["type"], f.get("message", {}).get("role")) for f in frames[:2]]
-    assert kinds == [("message", "user"), ("message", "assistant")]
-    message = frames[1]["message"]["id"]
-    assert apply(ReplyView(), frames, message).text == "".join(WORDS[:20])
+            for turn in ("more", "and more"):  # each reply has a writer of its own
+                live_upstream.queue(text_reply([*WORDS[:20], turn], pause=0.05))
+                await writer.send({"type": "send", "conversation": conversation, "content": turn})
+                frames = await watcher.until(is_last_frame)
+                kinds = [(f["type"], f.get("message", {}).get("role")) for f in frames[:2]]
+                assert kinds == [("message", "user"), ("message", "assistant")]
+                message = frames[1]["message"]["id"]
+                assert apply(ReplyView(), frames, message).text == "".join(WORDS[:20]) + turn
+                await writer.until(is_last_frame)
 
 
 async def test_stop_sent_to_another_process_stops_the_reply(two_sites, live_upstream):
