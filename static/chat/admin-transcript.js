@@ -1,0 +1,94 @@
+// Transcripts in the admin (chat/admin.py): each .chat-transcript[data-transcript=ID] shows
+// the json_script #ID ({systemPrompt, messages}) the way the user saw it, rendered by the
+// chat page's own renderer and tool-call blocks, with what staff also want to know: status,
+// time, model, finish reason and tokens. Everything but the renderer's output is text.
+
+import { cloneTemplate } from "./dom.js";
+import { renderInto } from "./renderer.js";
+import { ToolCalls } from "./tools.js";
+
+const SEPARATOR = " · ";
+const STATUS_WORDS = {
+  stopped: "Stopped by the user.",
+  error: "Something went wrong while writing this reply.",
+  interrupted: "This reply was interrupted.",
+};
+
+function when(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime())
+    ? ""
+    : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+function tokens(usage) {
+  if (!usage || typeof usage !== "object") return "";
+  const { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total } = usage;
+  if (typeof prompt === "number" && typeof completion === "number") {
+    return `${prompt.toLocaleString()} in + ${completion.toLocaleString()} out = ${(total ?? prompt + completion).toLocaleString()} tokens`;
+  }
+  return typeof total === "number" ? `${total.toLocaleString()} tokens` : "";
+}
+
+function headLine(m) {
+  const parts = [m.role, m.status, when(m.created)];
+  if (m.role === "assistant") parts.push(m.model, m.finish_reason && `finish: ${m.finish_reason}`, tokens(m.usage));
+  return parts.filter(Boolean).join(SEPARATOR);
+}
+
+function turn(root, m) {
+  const section = cloneTemplate("transcript-turn", root);
+  section.classList.add(`turn-${m.role}`);
+  section.dataset.status = m.status;
+  section.querySelector(".turn-head").textContent = headLine(m);
+  const body = section.querySelector(".turn-body");
+  if (m.role !== "assistant") {
+    const text = document.createElement("div");
+    text.className = "turn-text"; // a user's words as they typed them, never markdown
+    text.textContent = m.content;
+    body.append(text);
+  } else {
+    if (m.content) {
+      const md = document.createElement("div");
+      md.className = "md";
+      body.append(md);
+      renderInto(md, m.content);
+    }
+    if (m.tool_calls && m.tool_calls.length) {
+      const tools = document.createElement("div");
+      tools.className = "turn-tools";
+      body.append(tools);
+      new ToolCalls(tools, { root, open: true }).replace(m.tool_calls);
+    }
+  }
+  const problem = m.error || STATUS_WORDS[m.status];
+  if (problem) {
+    const p = document.createElement("p");
+    p.className = "turn-error";
+    p.textContent = problem;
+    section.append(p);
+  }
+  return section;
+}
+
+function show(root) {
+  const source = document.getElementById(root.dataset.transcript);
+  if (!source) return;
+  const { systemPrompt, messages } = JSON.parse(source.textContent);
+  const parts = [];
+  if (systemPrompt) {
+    const system = cloneTemplate("transcript-system", root);
+    system.querySelector(".turn-text").textContent = systemPrompt;
+    parts.push(system);
+  }
+  for (const m of messages || []) parts.push(turn(root, m));
+  if (!parts.length) {
+    const empty = document.createElement("p");
+    empty.className = "turn-empty";
+    empty.textContent = "No messages.";
+    parts.push(empty);
+  }
+  root.append(...parts);
+}
+
+for (const root of document.querySelectorAll(".chat-transcript[data-transcript]")) show(root);

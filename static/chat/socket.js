@@ -1,0 +1,133 @@
+// The page's one websocket (docs/protocol.md): wss: when the page is https, reconnected
+// with backoff and jitter (and at once when the network or the tab comes back), frames
+// dispatched to handlers by type. On every (re)connect it sends the `open` frame the page
+// asks for, which names the streaming reply the page holds and how much of it.
+
+import { announce } from "./notices.js";
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 5000;
+const SLOW_CONNECT_MS = 1000; // say "Connecting…" only if it takes long enough to notice
+const MANY_FAILURES = 6;
+
+export class Socket {
+  /** `handlers`: {type: function(frame)}; `openFrame()`: the `open` to send on connect, or
+   * null; `onOpen()`, `onClose()`: the connection came up, or went down. */
+  constructor({ path, status, handlers, openFrame, onOpen, onClose }) {
+    this.path = path;
+    this.status = status;
+    this.handlers = handlers;
+    this.openFrame = openFrame;
+    this.onOpen = onOpen;
+    this.onClose = onClose;
+    this.ws = null;
+    this.backoff = BACKOFF_MIN_MS;
+    this.timer = 0;
+    this.failures = 0;
+    this.everOpened = false;
+
+    window.addEventListener("online", () => this.reconnectNow());
+    // Offline, the socket is gone even if the browser has not noticed yet.
+    window.addEventListener("offline", () => this.drop());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) this.reconnectNow(); // back from the back-forward cache
+    });
+  }
+
+  start() {
+    window.setTimeout(() => {
+      if (!this.everOpened && !this.failures) this.show("connecting");
+    }, SLOW_CONNECT_MS);
+    this.connect();
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  connect() {
+    window.clearTimeout(this.timer);
+    this.timer = 0;
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${window.location.host}${this.path}`);
+    this.ws = ws;
+    ws.addEventListener("open", () => this.opened(ws));
+    ws.addEventListener("close", () => this.closed(ws));
+    ws.addEventListener("message", (event) => this.dispatch(event.data));
+  }
+
+  reconnectNow() {
+    if (this.ws) return; // connecting or open already
+    this.connect();
+  }
+
+  drop() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.closed(ws);
+    ws.close();
+  }
+
+  opened(ws) {
+    if (ws !== this.ws) return;
+    const reconnected = this.everOpened;
+    this.backoff = BACKOFF_MIN_MS;
+    this.failures = 0;
+    this.everOpened = true;
+    this.show("open");
+    if (reconnected) announce("Reconnected.");
+    const open = this.openFrame();
+    if (open) this.send(open); // every (re)connect: history, then what is being written
+    this.onOpen();
+  }
+
+  closed(ws) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.failures += 1;
+    if (this.failures === 1 && this.everOpened) announce("Connection lost. Reconnecting…");
+    this.show("down");
+    this.onClose();
+    this.scheduleReconnect();
+  }
+
+  scheduleReconnect() {
+    if (this.timer) return;
+    const delay = this.backoff * (0.8 + Math.random() * 0.4); // jitter: tabs do not stampede
+    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+    this.timer = window.setTimeout(() => this.connect(), delay);
+  }
+
+  dispatch(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return; // not ours to mend; the next history puts things right
+    }
+    const handler = frame && Object.hasOwn(this.handlers, frame.type) ? this.handlers[frame.type] : null;
+    if (handler) handler(frame);
+  }
+
+  show(mode) {
+    const status = this.status;
+    status.dataset.state = mode;
+    status.hidden = mode === "open";
+    if (mode === "down") {
+      status.textContent = this.failures >= MANY_FAILURES
+        ? "Still reconnecting… If this persists, reload the page."
+        : "Reconnecting…";
+    } else if (mode === "connecting") {
+      status.textContent = "Connecting…";
+    }
+  }
+}
