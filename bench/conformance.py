@@ -25,7 +25,6 @@ from tests.markdown_reference import (  # noqa: E402
     corpus_documents,
     describe,
     gfm_extension_examples,
-    render_all,
 )
 
 SETS = [
@@ -50,7 +49,7 @@ def main() -> None:
             page.goto(site.url + "/tests/harness/render.html")
             page.wait_for_function("window.harnessReady === true")
             for title, examples in SETS:
-                outcomes = compare(examples(), render_all(page, examples()))
+                outcomes = compare(page, examples())
                 failing = [o for o in outcomes if not o.ok]
                 passed = len(outcomes) - len(failing)
                 print(f"{title}: {passed}/{len(outcomes)} = {100 * passed / len(outcomes):.1f}%")

@@ -16,13 +16,15 @@ what is reduced; tests/test_markdown_normalize.py shows what is not.
 - a task list item's `<label>`;
 - footnote markup: the separator `<hr>`, `[1]` against `1`, the targets' ids (each side's
   footnotes are numbered in order), the back-reference arrow;
-- MathML: a `<math>` element becomes its TeX annotation; display math inside a paragraph
+- MathML's annotations and attributes (but `display`); display math inside a paragraph
   ends the paragraph (GitHub treats `$$` as inline, markdown-it as a block: both show a
   displayed equation between two pieces of text).
 
 `apply_policy(html)` is applied to the reference only, so the page must really do what
-it promises: images become links to the image (their alt text as the link's text), and
-links whose address is unsafe are dropped, keeping their text.
+it promises: an image becomes a link to the image (its alt text, or else its address, as
+the link's text), or just its alt text inside a link or when its address is unsafe; a
+link whose address has a scheme other than http, https and mailto is dropped, its text
+kept.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ KEPT_ATTRIBUTES = {
 }
 BOOLEAN = {"checked", "disabled"}
 WHITESPACE = re.compile(r"[ \t\n\r\f]+")
-# Schemes the page drops links to (its renderer's list; relative addresses are kept).
-UNSAFE_SCHEMES = ("javascript:", "vbscript:", "file:", "data:")
+# The only schemes the page links to; relative addresses (no scheme) are kept too.
+SAFE_SCHEMES = {"http", "https", "mailto"}
 
 
 @dataclass
@@ -120,17 +122,24 @@ def _map_children(element: Element, function) -> None:
 
 
 def _is_unsafe(url: str) -> bool:
-    compact = re.sub(r"[\x00-\x20]", "", url).lower()
-    return compact.startswith(UNSAFE_SCHEMES)
+    """Any scheme but http, https and mailto (relative addresses have none)."""
+    compact = re.sub(r"[\x00-\x20\x7f-\x9f]", "", url)
+    scheme = re.match(r"([a-z][a-z0-9+.-]*):", compact, re.IGNORECASE)
+    return scheme is not None and scheme.group(1).lower() not in SAFE_SCHEMES
 
 
-def _policy(element: Element) -> list[Element | str]:
+def _policy(element: Element, in_link: bool = False) -> list[Element | str]:
+    """The element as the page shows it (children first, knowing whether inside a link)."""
+    inner = in_link or element.tag == "a"
+    children: list[Element | str] = []
+    for child in element.children:
+        children.extend(_policy(child, inner) if isinstance(child, Element) else [child])
+    element.children = children
     if element.tag == "img":
-        src = element.attrs.get("src", "")
-        alt = element.attrs.get("alt", "")
-        if _is_unsafe(src):
-            return [alt]
-        link = Element("a", {"href": src}, [alt])
+        src, alt = element.attrs.get("src", ""), element.attrs.get("alt", "")
+        if in_link or _is_unsafe(src):
+            return [alt] if alt else []
+        link = Element("a", {"href": src}, [alt or src])
         if "title" in element.attrs:
             link.attrs["title"] = element.attrs["title"]
         return [link]
@@ -143,7 +152,7 @@ def apply_policy(html: str) -> str:
     """What the page promises instead of what cmark-gfm does: images as links, unsafe
     links dropped (their text kept)."""
     root = parse(html)
-    _map_children(root, _policy)
+    _policy(root)
     return serialize(root)
 
 
@@ -159,31 +168,19 @@ def _unwrap_markup(element: Element) -> list[Element | str]:
         return []
     if element.tag == "math":
         return [_canonical_math(element)]
+    if element.tag in ("annotation", "annotation-xml"):
+        return []
+    if element.tag == "semantics":
+        return element.children
     if element.tag == "#comment":
         return [element]
     return [element]
 
 
 def _canonical_math(element: Element) -> Element:
-    if all(isinstance(child, str) for child in element.children):
-        tex = element.text()  # already canonical (the reference's)
-    else:
-        tex = _annotation(element)
-        if tex is None:
-            tex = "(MathML without a TeX annotation) " + element.text()
     display = "block" if element.attrs.get("display") == "block" else "inline"
-    return Element("math", {"display": display}, [tex.strip()])
-
-
-def _annotation(element: Element) -> str | None:
-    for child in element.children:
-        if isinstance(child, Element):
-            if child.tag == "annotation" and child.attrs.get("encoding") == "application/x-tex":
-                return child.text()
-            found = _annotation(child)
-            if found is not None:
-                return found
-    return None
+    element.attrs = {"display": display}
+    return element
 
 
 def _footnotes(root: Element) -> None:

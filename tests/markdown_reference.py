@@ -26,7 +26,7 @@ from __future__ import annotations
 import ctypes
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -260,6 +260,7 @@ class MathSpan:
     end: int
     tex: str
     display: bool
+    source: str = ""  # the span as written, delimiters included
 
 
 def math_spans(text: str) -> list[MathSpan]:
@@ -275,14 +276,14 @@ def math_spans(text: str) -> list[MathSpan]:
         elif text.startswith("\\(", i):
             end = _unescaped(text, "\\)", i + 2)
             if end > i + 2:
-                spans.append(MathSpan(i, end + 2, text[i + 2 : end], False))
+                spans.append(MathSpan(i, end + 2, text[i + 2 : end], False, text[i : end + 2]))
                 i = end + 2
             else:
                 i += 2
         elif text.startswith("\\[", i) and (i == 0 or text[i - 1] == "\n"):
             end = _unescaped(text, "\\]", i + 2)
             if end > i + 2 and _ends_line(text, end + 2):
-                spans.append(MathSpan(i, end + 2, text[i + 2 : end], True))
+                spans.append(MathSpan(i, end + 2, text[i + 2 : end], True, text[i : end + 2]))
                 i = end + 2
             else:
                 i += 2
@@ -293,7 +294,7 @@ def math_spans(text: str) -> list[MathSpan]:
         elif text.startswith("$$", i):
             end = _unescaped(text, "$$", i + 2)
             if end > i + 2:
-                spans.append(MathSpan(i, end + 2, text[i + 2 : end], True))
+                spans.append(MathSpan(i, end + 2, text[i + 2 : end], True, text[i : end + 2]))
                 i = end + 2
             else:
                 i += 2
@@ -306,7 +307,7 @@ def math_spans(text: str) -> list[MathSpan]:
                 and not (end + 1 < len(text) and text[end + 1].isdigit())
             )
             if opens and closes:
-                spans.append(MathSpan(i, end + 1, text[i + 1 : end], False))
+                spans.append(MathSpan(i, end + 1, text[i + 1 : end], False, text[i : end + 1]))
                 i = end + 1
             else:
                 i += 1
@@ -431,16 +432,20 @@ def prepare(markdown: str) -> Prepared:
 
 
 def math_element(span: MathSpan) -> str:
+    """A placeholder for the math: its TeX in a <math> element."""
     display = "block" if span.display else "inline"
     return f'<math display="{display}">{html.escape(span.tex.strip(), quote=False)}</math>'
 
 
-def reference_html(markdown: str) -> str:
+def reference_html(markdown: str, math_html: Callable[[MathSpan], str] = math_element) -> str:
     """cmark-gfm's HTML for the source, with raw HTML as text and math as math."""
-    prepared = prepare(markdown)
+    return _render(prepare(markdown), math_html)
+
+
+def _render(prepared: Prepared, math_html: Callable[[MathSpan], str]) -> str:
     rendered = cmark_html(prepared.markdown)
     for token, span in prepared.math.items():
-        rendered = rendered.replace(token, math_element(span))
+        rendered = rendered.replace(token, math_html(span))
     return rendered
 
 
@@ -470,23 +475,44 @@ class Outcome:
         return self.expected == self.actual
 
 
-def expected_html(markdown: str) -> str:
-    try:
-        return normalize(apply_policy(reference_html(markdown)))
-    except SourceError as error:
-        return f"(no reference: {error})"
+# GitHub's math drawn by the same library as the page's (Temml, vendored), so that math
+# compares as MathML: what is compared is where the math is, its TeX and its display.
+RENDER_MATH = """async spans => {
+  const { default: temml } = await import("/static/vendor/temml/temml.mjs");
+  return spans.map(([tex, display]) => {
+    try { return temml.renderToString(tex, { displayMode: display, throwOnError: true }); }
+    catch (error) { return null; }
+  });
+}"""
 
 
-def compare(examples: list[Example], rendered: list[str]) -> list[Outcome]:
-    return [
-        Outcome(example, expected_html(example.markdown), normalize(html))
-        for example, html in zip(examples, rendered, strict=True)
-    ]
+def compare(page, examples: list[Example]) -> list[Outcome]:
+    """The page's rendering of each example (in one round trip) against GitHub's."""
+    rendered = page.evaluate(RENDER_ALL, [example.markdown for example in examples])
+    prepared: list[Prepared | SourceError] = []
+    for example in examples:
+        try:
+            prepared.append(prepare(example.markdown))
+        except SourceError as error:
+            prepared.append(error)
+    spans = sorted(
+        {(s.tex, s.display) for p in prepared if isinstance(p, Prepared) for s in p.math.values()}
+    )
+    mathml = dict(zip(spans, page.evaluate(RENDER_MATH, [list(s) for s in spans]), strict=True))
 
+    def math_html(span: MathSpan) -> str:
+        # TeX that Temml refuses is shown as written (the page's policy, docs/rendering.md).
+        drawn = mathml[(span.tex, span.display)]
+        return drawn if drawn is not None else f"<code>{html.escape(span.source)}</code>"
 
-def render_all(page, examples: list[Example]) -> list[str]:
-    """The page's own renderer (window.harness, tests/harness/render.js) on each source."""
-    return page.evaluate(RENDER_ALL, [example.markdown for example in examples])
+    outcomes = []
+    for example, page_html, source in zip(examples, rendered, prepared, strict=True):
+        if isinstance(source, SourceError):
+            expected = f"(no reference: {source})"
+        else:
+            expected = normalize(apply_policy(_render(source, math_html)))
+        outcomes.append(Outcome(example, expected, normalize(page_html)))
+    return outcomes
 
 
 def describe(outcome: Outcome) -> str:

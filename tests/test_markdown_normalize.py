@@ -68,12 +68,18 @@ def test_footnote_markup_of_markdown_it_and_cmark_gfm_is_the_same_rendering():
     assert same(markdown_it, cmark_gfm)
 
 
-def test_mathml_counts_as_its_tex():
-    temml = (
-        '<math display="block"><semantics><mrow><mi>x</mi></mrow>'
-        '<annotation encoding="application/x-tex">x^2</annotation></semantics></math>'
+def test_mathml_annotations_and_attributes_are_markup():
+    annotated = (
+        '<math display="block" class="tml-display"><semantics><mrow><msup><mi>x</mi>'
+        '<mn>2</mn></msup></mrow><annotation encoding="application/x-tex">x^2</annotation>'
+        "</semantics></math>"
     )
-    assert same(f"<p>{temml}</p>", '<math display="block">x^2</math>')
+    plain = (
+        '<math display="block"><mrow><msup><mi mathvariant="normal">x</mi><mn>2</mn></msup>'
+        "</mrow></math>"
+    )
+    assert same(annotated, plain)
+    assert same("<math><mi>x</mi></math>", '<math display="inline"><mi>x</mi></math>')
 
 
 def test_display_math_ends_a_paragraph_either_way():
@@ -115,6 +121,7 @@ def test_an_international_host_is_one_host_however_encoded():
         ("<p>a&lt;b&gt;</p>", "<p>a<b></b></p>"),
         ('<math display="inline">x</math>', '<math display="block">x</math>'),
         ('<math display="inline">x</math>', '<math display="inline">y</math>'),
+        ("<math><msup><mi>x</mi><mn>2</mn></msup></math>", "<math><mi>x</mi><mn>2</mn></math>"),
         ('<p><math display="inline">x</math> b</p>', "<p>$x$ b</p>"),
         ("<blockquote><p>a</p></blockquote>", "<p>a</p>"),
         ('<span class="note">a</span>', "a"),
@@ -144,10 +151,19 @@ def test_images_become_links_on_githubs_side_only():
     assert not same(shown_by_the_page, apply_policy(github))
 
 
+def test_an_image_in_a_link_or_with_an_unsafe_address_is_its_alt_text():
+    github = '<p><a href="/u"><img src="a.png" alt="A" /></a> <img src="data:x" alt="B" /></p>'
+    assert normalize(apply_policy(github)) == '<p><a href="/u">A</a> B</p>'
+    assert normalize(apply_policy('<img src="a.png" alt="" />')) == '<a href="a.png">a.png</a>'
+
+
 def test_unsafe_links_are_dropped_on_githubs_side_and_safe_ones_kept():
     github = (
-        '<p><a href="javascript:alert(1)">a</a> <a href="vbscript:x">b</a> <a href="/c">c</a></p>'
+        '<p><a href="javascript:alert(1)">a</a> <a href="vbscript:x">b</a> <a href="ftp://h/">c</a>'
+        ' <a href="/d">d</a> <a href="#e">e</a> <a href="mailto:f@g.h">f</a></p>'
     )
-    assert normalize(apply_policy(github)) == '<p>a b <a href="/c">c</a></p>'
-    kept_by_the_page = '<p><a href="javascript:alert(1)">a</a> b <a href="/c">c</a></p>'
+    assert normalize(apply_policy(github)) == (
+        '<p>a b c <a href="/d">d</a> <a href="#e">e</a> <a href="mailto:f@g.h">f</a></p>'
+    )
+    kept_by_the_page = github.replace('<a href="vbscript:x">b</a>', "b")
     assert not same(kept_by_the_page, apply_policy(github))
