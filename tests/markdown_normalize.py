@@ -218,6 +218,8 @@ def _footnotes(root: Element) -> None:
 
 
 def _attributes(element: Element) -> list[Element | str]:
+    if element.tag == "#comment":
+        return [element]
     attrs = dict(element.attrs)
     style = attrs.get("style", "")
     align = re.search(r"text-align:\s*(left|center|right)", style)
