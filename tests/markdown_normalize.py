@@ -12,7 +12,9 @@ what is reduced; tests/test_markdown_normalize.py shows what is not.
   `display`;
 - whitespace between and around block elements, and runs of whitespace in text (not
   inside `<pre>` nor `<code>`);
-- highlight.js's `<span class="hljs-…">` inside code blocks;
+- highlight.js's spans inside code blocks (`<span class="hljs-…">`, and the spans it
+  wraps an embedded language in): a code block's text has no markup of its own;
+- whitespace around a link's title (DOMPurify trims attribute values);
 - a task list item's `<label>`;
 - footnote markup: the separator `<hr>`, `[1]` against `1`, the targets' ids (each side's
   footnotes are numbered in order), the back-reference arrow;
@@ -160,8 +162,6 @@ def apply_policy(html: str) -> str:
 
 
 def _unwrap_markup(element: Element) -> list[Element | str]:
-    if element.tag == "span" and any(c.startswith("hljs") for c in element.classes()):
-        return element.children
     if element.tag == "label":
         return element.children
     if element.tag == "hr" and "footnotes-sep" in element.classes():
@@ -181,6 +181,20 @@ def _canonical_math(element: Element) -> Element:
     display = "block" if element.attrs.get("display") == "block" else "inline"
     element.attrs = {"display": display}
     return element
+
+
+def _unwrap_highlighting(element: Element, in_code_block: bool = False) -> None:
+    """Spans in a code block are the highlighter's: a code block's text has no markup."""
+    children: list[Element | str] = []
+    for child in element.children:
+        if isinstance(child, Element):
+            inside = in_code_block or child.tag == "pre"
+            _unwrap_highlighting(child, inside)
+            if inside and child.tag == "span":
+                children.extend(child.children)
+                continue
+        children.append(child)
+    element.children = children
 
 
 def _footnotes(root: Element) -> None:
@@ -232,6 +246,8 @@ def _attributes(element: Element) -> list[Element | str]:
         attrs = {"class": languages[0]} if languages else {}
     if "href" in attrs:
         attrs["href"] = _canonical_host(attrs["href"])
+    if "title" in attrs:  # DOMPurify trims attribute values
+        attrs["title"] = attrs["title"].strip()
     for name in BOOLEAN & attrs.keys():
         attrs[name] = ""
     if element.tag == "ol" and attrs.get("start") == "1":
@@ -317,6 +333,7 @@ def _whitespace(element: Element, preformatted: bool = False) -> None:
 
 def normalize(html: str) -> str:
     root = parse(html)
+    _unwrap_highlighting(root)
     _map_children(root, _unwrap_markup)
     _footnotes(root)
     _map_children(root, _attributes)

@@ -41,6 +41,14 @@ def test_highlighter_spans_are_markup():
     )
 
 
+def test_every_span_in_a_code_block_is_the_highlighters():
+    assert same(
+        '<pre><code class="language-jsx">x = <span class="language-xml"><span class="hljs-tag">'
+        "&lt;A /&gt;</span></span>;</code></pre>",
+        '<pre><code class="language-jsx">x = &lt;A /&gt;;</code></pre>',
+    )
+
+
 def test_table_alignment_as_style_or_attribute_is_markup():
     assert same('<th style="text-align:right">a</th>', '<th align="right">a</th>')
 
