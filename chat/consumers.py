@@ -29,6 +29,9 @@ class FrameError(Exception):
 
 
 NOT_FOUND = FrameError("not_found", "That conversation does not exist.")
+FULL = FrameError(
+    "busy", "The server is writing as many replies as it can right now. Try again in a moment."
+)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -117,6 +120,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
             raise FrameError("too_long", self._too_long_text())
         model = chosen_model(frame)
+        if running.full():  # before anything is saved; start_reply checks again
+            raise FULL
         if frame.get("conversation") is None:
             conversation = await create_conversation(
                 self.scope["user"], content, model, system_prompt_of(frame)
@@ -149,6 +154,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def retry(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
         model = chosen_model(frame)
+        if running.full():
+            raise FULL
         if await self.reply_is_running(conversation):
             raise FrameError("busy", "A reply is already being written.")
         if not await can_retry(conversation):
@@ -240,6 +247,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def start_reply(self, conversation: Conversation) -> None:
         try:
             await generation.start(conversation, self.scope.get("server"))
+        except running.Full:
+            raise FULL from None
         except running.Busy:
             raise FrameError("busy", "A reply is already being written.") from None
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
 if TYPE_CHECKING:
     from chat.generation import Generation
 
@@ -19,13 +21,23 @@ class Busy(Exception):
     """A reply is already being written in this conversation."""
 
 
+class Full(Busy):
+    """This process is writing as many replies as it may (CHAT_MAX_REPLIES)."""
+
+
 def get(conversation_id: int) -> Generation | None:
     return _running.get(conversation_id)
+
+
+def full() -> bool:
+    return len(_running) >= settings.CHAT_MAX_REPLIES
 
 
 def claim(conversation_id: int, generation: Generation) -> None:
     if conversation_id in _running:
         raise Busy
+    if full():
+        raise Full
     _running[conversation_id] = generation
 
 

@@ -93,7 +93,12 @@ def shared_client() -> httpx.AsyncClient:
                 write=settings.CHAT_CONNECT_TIMEOUT,
                 pool=settings.CHAT_CONNECT_TIMEOUT,
             ),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            # A connection for every reply this process may write, and as many again for
+            # the title requests that follow them: a reply never queues for a connection.
+            limits=httpx.Limits(
+                max_connections=2 * settings.CHAT_MAX_REPLIES,
+                max_keepalive_connections=settings.CHAT_MAX_REPLIES,
+            ),
         )
         _clients[loop] = client
     return client
@@ -153,6 +158,11 @@ def provider_errors(upstream: Upstream) -> Iterator[None]:
         yield
     except StreamError as exc:
         raise UpstreamError(str(exc)) from exc
+    except httpx.PoolTimeout as exc:  # every connection of the pool in use: not the provider
+        raise UpstreamError(
+            "The server has too many requests to the model provider open at once. "
+            "Try again in a moment."
+        ) from exc
     except httpx.ConnectError as exc:
         raise UpstreamError(
             f"Could not connect to the model provider at {upstream.host}. "

@@ -192,6 +192,9 @@ CHAT_IDLE_TIMEOUT = env_float("CHAT_IDLE_TIMEOUT", 60.0)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32000)
 CHAT_FRAME_INTERVAL = env_float("CHAT_FRAME_INTERVAL", 0.05)
 CHAT_CHECKPOINT_INTERVAL = env_float("CHAT_CHECKPOINT_INTERVAL", 1.0)
+# Replies one process writes at once: one more is refused as `busy`. The pool of connections
+# to the model provider is sized from it, so a reply never waits for a connection.
+CHAT_MAX_REPLIES = env_int("CHAT_MAX_REPLIES", 500)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
 # Pace of the demo upstream's reply, in seconds between chunks.
 CHAT_DEMO_DELAY = env_float("CHAT_DEMO_DELAY", 0.03)
