@@ -184,22 +184,47 @@ CLOSED_EARLY = "The model provider closed the connection before the reply finish
 async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
     """A streamed body's events until it ends.
 
-    Raises UpstreamError when no event arrives for CHAT_IDLE_TIMEOUT seconds.
+    Raises UpstreamError when no event arrives for CHAT_IDLE_TIMEOUT seconds. One timer
+    watches the whole stream (a timeout per event cost a timer and a context per token):
+    it stops the task only while that task is waiting here for an event.
     """
-    events = aiter_sse(response.aiter_bytes())
     idle = settings.CHAT_IDLE_TIMEOUT
-    while True:
-        try:
-            # Only parsed events count as progress: keep-alive comments never reach here.
-            async with asyncio.timeout(idle):
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    cancelling = task.cancelling()
+    waiting_since: float | None = None  # when the wait for the next event began
+    stalled = False
+
+    def watch() -> None:
+        nonlocal timer, stalled
+        if waiting_since is not None and loop.time() >= waiting_since + idle:
+            stalled = True
+            task.cancel()
+        else:
+            since = loop.time() if waiting_since is None else waiting_since
+            timer = loop.call_at(since + idle, watch)
+
+    events = aiter_sse(response.aiter_bytes())
+    timer = loop.call_at(loop.time() + idle, watch)
+    try:
+        while True:
+            waiting_since = loop.time()
+            try:
+                # Only parsed events count as progress: keep-alive comments never reach here.
                 event = await anext(events)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise UpstreamError(
-                f"The model provider stopped sending for {idle:g} seconds, so the reply was ended."
-            ) from None
-        yield event
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                if stalled and task.uncancel() <= cancelling:
+                    raise UpstreamError(
+                        f"The model provider stopped sending for {idle:g} seconds, "
+                        "so the reply was ended."
+                    ) from None
+                raise
+            waiting_since = None
+            yield event
+    finally:
+        timer.cancel()
 
 
 async def _read_events(
