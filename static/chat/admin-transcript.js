@@ -4,7 +4,7 @@
 // time, model, finish reason and tokens. Everything but the renderer's output is text.
 
 import { cloneTemplate } from "./dom.js";
-import { renderInto } from "./renderer.js";
+import { renderInto } from "./render/markdown.js";
 import { ToolCalls } from "./tools.js";
 
 const SEPARATOR = " · ";
@@ -52,7 +52,7 @@ function turn(root, m) {
       const md = document.createElement("div");
       md.className = "md";
       body.append(md);
-      renderInto(md, m.content);
+      renderInto(md, m.content, { docId: `msg-${m.id}` });
     }
     if (m.tool_calls && m.tool_calls.length) {
       const tools = document.createElement("div");

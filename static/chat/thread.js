@@ -5,7 +5,7 @@
 // continued at its offset, and is rendered by the renderer as it grows.
 
 import { cloneTemplate } from "./dom.js";
-import { ReplyRenderer, renderInto } from "./renderer.js";
+import { ReplyRenderer, renderInto } from "./render/markdown.js";
 import { ToolCalls } from "./tools.js";
 
 const FOLLOW_SLACK_PX = 40; // this close to the bottom counts as "reading the latest"
@@ -72,11 +72,12 @@ class Reply {
     old.replaceWith(md);
     this.text = text;
     this.renderer = null;
+    const docId = `msg-${this.id}`; // footnote ids, unique on the page
     if (streaming) {
-      this.renderer = new ReplyRenderer(md);
+      this.renderer = new ReplyRenderer(md, { docId });
       if (text) this.renderer.append(text);
     } else {
-      renderInto(md, text);
+      renderInto(md, text, { docId });
     }
   }
 
