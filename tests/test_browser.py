@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
 
 from tests.live import create_user, log_in, send, start_site
+from tests.test_tool_loop import tool_call_reply
 from tests.upstream_server import error_reply, text_reply
 
 pytestmark = pytest.mark.browser
@@ -42,6 +44,12 @@ def site(tmp_path_factory, live_upstream):
     live.stop()
 
 
+@pytest.fixture(autouse=True)
+def unscripted(live_upstream):
+    """Each test scripts the upstream afresh: what an earlier one left unused is dropped."""
+    live_upstream.replies.clear()
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 800})
@@ -54,6 +62,46 @@ def page(browser):
 
 def reply_text(page) -> str:
     return page.locator("article[data-role=assistant]").last.inner_text()
+
+
+def assert_whole_once(text: str) -> None:
+    """CODE_REPLY's text is all there, and nothing in it twice."""
+    for i in range(8):
+        assert text.count(f"Paragraph {i} says") == 1, text
+    assert text.count("point 5") == 1, text
+    assert text.count("The end.") == 1, text
+
+
+class Frames:
+    """Every frame the page's websockets send and receive, decoded, socket by socket."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.sockets: list[dict] = []
+        page.on("websocket", self._socket)
+
+    def _socket(self, ws) -> None:
+        record = {"sent": [], "received": []}
+        self.sockets.append(record)
+        ws.on("framesent", lambda payload: record["sent"].append(json.loads(payload)))
+        ws.on("framereceived", lambda payload: record["received"].append(json.loads(payload)))
+
+    def sent(self, kind: str) -> list[dict]:
+        return [f for record in self.sockets for f in record["sent"] if f["type"] == kind]
+
+    def wait(self, condition, timeout: float = 10) -> None:
+        """Until `condition()` holds; the page's events are handled meanwhile."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out waiting for websocket frames"
+            self.page.wait_for_timeout(20)
+
+
+def drop_connection(page) -> None:
+    """The network goes away and comes back: the page loses its socket and reconnects."""
+    page.context.set_offline(True)
+    page.wait_for_selector("#conn-status[data-state=down]", state="attached")
+    page.context.set_offline(False)
 
 
 def test_a_reply_streams_renders_markdown_and_highlights_code(page, site, live_upstream):
@@ -76,10 +124,10 @@ def test_a_reply_streams_renders_markdown_and_highlights_code(page, site, live_u
     assert len(seen_lengths) >= 5, f"the reply did not grow in steps: {sorted(seen_lengths)}"
 
     assert assistant.locator("h2", has_text="A long answer").count() == 1
-    code = assistant.locator("div.highlight pre code")
+    code = assistant.locator("pre code")
     assert code.count() == 1
-    assert code.locator("span.k", has_text="def").count() == 1  # Pygments token classes
-    assert assistant.locator("button", has_text="Copy").count() >= 1
+    assert code.locator(".hljs-keyword", has_text="def").count() == 1  # highlight.js tokens
+    assert assistant.locator("button", has_text="Copy").count() == 1  # the renderer's own
     assert assistant.locator("li", has_text="point 5").count() == 1
     # The sidebar lists the conversation under the first message's words.
     assert page.locator("#conv-list", has_text="Explain streaming").count() == 1
@@ -96,10 +144,7 @@ def test_reloading_mid_reply_shows_the_whole_reply_exactly_once(page, site, live
 
     assistant = page.locator("article[data-role=assistant]").last
     page.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
-    text = assistant.inner_text()
-    for i in range(8):
-        assert text.count(f"Paragraph {i} says") == 1, text
-    assert text.count("The end.") == 1
+    assert_whole_once(assistant.inner_text())
     assert page.locator("article[data-role=assistant]").count() == 1
     assert page.locator("article[data-role=user]").count() == 1
     assert page.errors == []
@@ -127,12 +172,18 @@ def test_an_upstream_error_is_shown_in_plain_words_with_retry(page, site, live_u
     assert "Second try worked." in reply_text(page)
 
 
-def test_staff_find_the_conversation_in_the_admin(page, site, live_upstream):
-    live_upstream.queue(text_reply(["Admin ", "can ", "see ", "this."]))
+def test_staff_see_the_rendered_transcript_in_the_admin(page, site, live_upstream):
+    live_upstream.queue(
+        tool_call_reply(("call_1", "calculator", ['{"expression": "2+2"}']), text="Checking."),
+        text_reply(["**Admin** ", "can ", "see ", "this."]),
+    )
     log_in(page, site)
+    page.click("#settings-btn")
+    page.fill("#system-prompt", "Be brief.")
+    page.click("#settings-save")
+    page.wait_for_selector("#settings-dialog", state="hidden")
     send(page, "Something to review")
-    page.wait_for_selector("article[data-role=assistant][data-status=complete]")
-    page.goto(site.url + "/accounts/login/")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete] >> nth=1")
     page.context.clear_cookies()
     page.goto(site.url + "/admin/login/")
     page.fill("input[name=username]", "staff")
@@ -140,14 +191,26 @@ def test_staff_find_the_conversation_in_the_admin(page, site, live_upstream):
     page.press("input[name=password]", "Enter")
     page.goto(site.url + "/admin/chat/conversation/?q=review")
     page.click("text=Something to review")
+
     transcript = page.locator(".chat-transcript")
-    assert "Admin can see this." in transcript.inner_text()
-    assert "Something to review" in transcript.inner_text()
+    system = transcript.locator(".turn-system")
+    system.wait_for()
+    assert "System prompt" in system.inner_text() and "Be brief." in system.inner_text()
+    turns = transcript.locator(".turn-user, .turn-assistant")
+    assert turns.count() == 3
+    assert turns.nth(0).locator(".turn-text").inner_text() == "Something to review"
+    # Each reply: role, status, model and what it cost, above the rendered markdown.
+    head = turns.nth(2).locator(".turn-head").inner_text()
+    assert "assistant" in head and "complete" in head and "test-model-2024" in head
+    assert "18 tokens" in head
+    assert turns.nth(2).locator(".md strong", has_text="Admin").count() == 1
+    block = turns.nth(1).locator("details.tool-call.is-done[open]")
+    assert block.locator(".tool-name").inner_text() == "calculator"
+    assert '"expression": "2+2"' in block.inner_text() and '"result": 4' in block.inner_text()
+    assert page.errors == []
 
 
 def test_a_tool_call_shows_as_a_block_live_and_after_a_reload(page, site, live_upstream):
-    from tests.test_tool_loop import tool_call_reply
-
     live_upstream.queue(
         tool_call_reply(
             ("call_7", "calculator", ['{"expression": ', '"6*7"}']),
@@ -183,7 +246,7 @@ def test_a_tool_call_shows_as_a_block_live_and_after_a_reload(page, site, live_u
 
 
 def test_the_model_and_system_prompt_are_chosen_in_the_page(page, site, live_upstream):
-    live_upstream.queue(text_reply(["Un."]), text_reply(["Deux."]), text_reply(["Trois."]))
+    live_upstream.queue(text_reply(["Un."]), text_reply(["Deux."]))
     log_in(page, site)
     page.select_option("#model-select", "m2")
     page.click("#settings-btn")
@@ -225,7 +288,9 @@ def test_the_demo_model_streams_on_a_fresh_install(browser, tmp_path):
         send(page, "hello demo")
         page.wait_for_selector("article[data-role=assistant] >> text=This is the demo model")
         page.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
-        assert page.locator("article[data-role=assistant] div.highlight").count() == 1
+        code = page.locator("article[data-role=assistant] pre code")
+        assert code.count() == 1
+        assert code.locator(".hljs-keyword", has_text="def").count() >= 1
 
         send(page, "calculate 12*(3+4)")  # the demo calls a real tool, too
         page.wait_for_selector("details.tool-call.is-done")
@@ -236,3 +301,174 @@ def test_the_demo_model_streams_on_a_fresh_install(browser, tmp_path):
         context.close()
     finally:
         demo.stop()
+
+
+def test_a_dropped_connection_resumes_the_reply_from_where_the_page_was(page, site, live_upstream):
+    live_upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+    frames = Frames(page)
+    log_in(page, site)
+    send(page, "Keep writing")
+    page.wait_for_url(re.compile(r".*/c/\d+/$"))
+    page.wait_for_selector("article[data-role=assistant] >> text=Paragraph 2")
+    drop_connection(page)
+
+    assistant = page.locator("article[data-role=assistant]")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
+    assert_whole_once(assistant.inner_text())
+    assert page.locator("article[data-role=assistant]").count() == 1
+    # The returning socket named the reply and how much of it the page held ...
+    (reopen,) = frames.sent("open")
+    reply_id = int(assistant.get_attribute("data-id"))
+    assert reopen["resume"]["message"] == reply_id and reopen["resume"]["offset"] > 0
+    # ... and was sent only the rest: the first frame after its history starts there.
+    snapshot = next(f for f in frames.sockets[-1]["received"] if f["type"] == "frame")
+    assert snapshot["offset"] == reopen["resume"]["offset"]
+    assert page.errors == []
+
+
+def test_repeated_overlapping_and_missed_frames_are_mended(page, site, live_upstream):
+    live_upstream.queue(text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+    seen: dict = {"last": None, "repeated": False, "overlapped": False, "dropped": None}
+    opens: list[dict] = []
+
+    def relay(ws) -> None:
+        server = ws.connect_to_server()
+
+        def to_page(message: str) -> None:
+            frame = json.loads(message)
+            if frame.get("type") != "frame" or "text" not in frame or "status" in frame:
+                ws.send(message)
+                return
+            last, seen["last"] = seen["last"], frame
+            if frame["seq"] >= 3 and not seen["repeated"]:
+                seen["repeated"] = True  # arrives twice
+                ws.send(message)
+            elif frame["seq"] >= 5 and not seen["overlapped"] and last and last["text"]:
+                seen["overlapped"] = True  # starts inside text the page holds already
+                tail = last["text"][-3:]
+                overlapping = {"offset": frame["offset"] - len(tail), "text": tail + frame["text"]}
+                message = json.dumps(frame | overlapping)
+            elif frame["seq"] >= 7 and seen["dropped"] is None:
+                seen["dropped"] = frame  # lost on the way: the next one leaves a gap
+                return
+            ws.send(message)
+
+        def to_server(message: str) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "open":
+                opens.append(frame)
+            server.send(message)
+
+        server.on_message(to_page)
+        ws.on_message(to_server)
+
+    page.route_web_socket(re.compile(r".*/ws/chat/$"), relay)
+    log_in(page, site)
+    send(page, "Across a bad line")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]", timeout=30000)
+    assert seen["repeated"] and seen["overlapped"] and seen["dropped"] is not None
+    assert_whole_once(reply_text(page))
+    assert "Paragraph 7 says something useful about streaming." in reply_text(page)
+    # The gap was noticed at once, and the page asked for exactly what it lacked.
+    assert [o["resume"]["offset"] for o in opens] == [seen["dropped"]["offset"]]
+    assert page.errors == []
+
+
+def test_a_reconnect_leaves_finished_messages_as_they_were(browser, page, site, live_upstream):
+    live_upstream.queue(
+        tool_call_reply(
+            ("call_3", "calculator", ['{"expression": "6*7"}']), text="Let me work it out."
+        ),
+        text_reply(["The answer is **42**."]),
+        text_reply(["Still ", "42."]),
+    )
+    log_in(page, site)
+    send(page, "What is 6*7?")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete] >> nth=1")
+    page.locator("details.tool-call summary").click()
+    selected = page.evaluate(
+        """() => {
+            for (const node of document.querySelectorAll("article.msg")) node.kept = true;
+            const strong = document.querySelector("article[data-role=assistant] .md strong");
+            getSelection().selectAllChildren(strong);
+            return getSelection().toString();
+        }"""
+    )
+    assert selected == "42"
+
+    # While this page is offline, the same user carries on from another browser.
+    page.context.set_offline(True)
+    page.wait_for_selector("#conn-status[data-state=down]", state="attached")
+    other = browser.new_context()
+    try:
+        elsewhere = other.new_page()
+        log_in(elsewhere, site)
+        elsewhere.goto(page.url)
+        send(elsewhere, "Are you sure?")
+        elsewhere.wait_for_selector("article[data-role=assistant] >> text=Still 42.")
+    finally:
+        other.close()
+    page.context.set_offline(False)
+
+    # The history brings what was missed; what the page had stays the very same nodes.
+    page.wait_for_selector("article[data-role=assistant] >> text=Still 42.")
+    kept = page.evaluate(
+        "() => [...document.querySelectorAll('article.msg')].map((node) => node.kept === true)"
+    )
+    assert kept == [True, True, True, False, False]
+    assert page.locator("details.tool-call").evaluate("(details) => details.open")
+    assert page.evaluate("() => getSelection().toString()") == "42"
+    assert page.errors == []
+
+
+def test_two_tabs_see_the_same_reply(page, site, live_upstream):
+    live_upstream.queue(text_reply(["First."]), text_reply(pieces(CODE_REPLY, 4), pause=0.03))
+    log_in(page, site)
+    send(page, "One")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]")
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_selector("article[data-role=assistant] >> text=First.")
+
+    send(page, "Two")
+    other.wait_for_selector("article[data-role=user] >> text=Two")
+    other.wait_for_selector("article[data-role=assistant][data-status=streaming]")
+    assert other.locator("#stop-btn").is_visible()  # the other tab can stop it too
+    for tab in (page, other):
+        tab.wait_for_selector(
+            "article[data-role=assistant][data-status=complete] >> nth=1", timeout=30000
+        )
+    assert_whole_once(reply_text(other))
+    assert reply_text(other) == reply_text(page)
+    assert other.locator("article.msg").count() == 4
+
+
+HOSTILE = (
+    "Look: <img src=x onerror=\"window.pwned='img'\"> and "
+    "<script>window.pwned='script'</script>\n\n"
+    "[click](javascript:window.pwned='link') <b>bold?</b>"
+)
+
+
+def test_markup_in_a_reply_shows_as_text_and_nothing_runs(page, site, live_upstream):
+    live_upstream.queue(
+        tool_call_reply(
+            ("call_9", "calculator", ['{"expression": "<img src=x onerror=window.pwned=1>"}'])
+        ),
+        text_reply(pieces(HOSTILE, 5), pause=0.01),
+    )
+    log_in(page, site)
+    send(page, "<script>window.pwned='user'</script> hi")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete] >> nth=1")
+
+    thread = page.locator("#messages")
+    assert page.locator("article[data-role=user]").inner_text().startswith("<script>")
+    reply = page.locator("article[data-role=assistant]").last
+    assert "<img src=x onerror=" in reply.inner_text()
+    assert "<script>window.pwned='script'</script>" in reply.inner_text()
+    assert "<b>bold?</b>" in reply.inner_text()
+    assert "<img src=x onerror=window.pwned=1>" in page.locator(".tool-args").text_content()
+    assert thread.locator("img, script, b, [onerror]").count() == 0
+    assert thread.locator("a[href^='javascript']").count() == 0
+    assert page.evaluate("() => window.pwned") is None
+    assert page.errors == []
