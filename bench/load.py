@@ -103,6 +103,20 @@ def machine_busy() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
+def wait_for_quiet(limit: float, cores: float = 0.2, spell: float = 3.0) -> float:
+    """Wait (at most `limit` seconds) until the machine has used under `cores` CPU for a
+    whole `spell`: other work would be measured too. Returns the seconds waited."""
+    started = time.monotonic()
+    busy, at = machine_busy()[0], started
+    while time.monotonic() - started < limit:
+        time.sleep(spell)
+        now_busy, now = machine_busy()[0], time.monotonic()
+        if (now_busy - busy) / (now - at) < cores:
+            break
+        busy, at = now_busy, now
+    return time.monotonic() - started
+
+
 def start_provider(workdir: Path) -> tuple[subprocess.Popen, int]:
     log = workdir / "provider.log"
     process = subprocess.Popen(
@@ -669,6 +683,18 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the site (repeatable)"
     )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="wait up to this many seconds for the machine to be idle before each target",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run everything at this niceness (e.g. -10, as root) on a machine shared with others",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     parser.add_argument("--dump", type=Path, help="pickle the raw records and times here")
@@ -681,6 +707,8 @@ def main() -> None:
     args.clients = args.clients or (1 if args.streams <= 100 else 2)
     args.ramp = args.ramp or max(1.0, args.streams / 100)
 
+    if args.nice:
+        os.nice(args.nice)  # every process started from here on inherits it
     workdir = Path(tempfile.mkdtemp(prefix="chat-load-"))
     provider, provider_port = start_provider(workdir)
     args.provider_pid = provider.pid
@@ -694,6 +722,9 @@ def main() -> None:
                 target = site.prepare()
             else:
                 target = start_relay(args, workdir, provider_port)
+            if args.wait_quiet:
+                waited = wait_for_quiet(args.wait_quiet)
+                print(f"[waited {waited:.0f} s for a quiet machine]", file=sys.stderr)
             try:
                 records, cpu = run_clients(args, target, run_key)
             finally:
