@@ -472,3 +472,50 @@ def test_markup_in_a_reply_shows_as_text_and_nothing_runs(page, site, live_upstr
     assert thread.locator("a[href^='javascript']").count() == 0
     assert page.evaluate("() => window.pwned") is None
     assert page.errors == []
+
+
+def test_a_message_sent_as_the_connection_drops_is_neither_lost_nor_sent_twice(
+    page, site, live_upstream
+):
+    live_upstream.queue(text_reply(["First."]), text_reply(["Got it."]), text_reply(["Now."]))
+    trap: dict = {"content": None, "deliver": False}
+
+    def relay(ws) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message: str) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "send" and frame.get("content") == trap["content"]:
+                trap["content"] = None
+                if trap["deliver"]:
+                    server.send(message)
+                ws.close()  # the connection drops before any answer comes back
+                return
+            server.send(message)
+
+        server.on_message(ws.send)
+        ws.on_message(to_server)
+
+    page.route_web_socket(re.compile(r".*/ws/chat/$"), relay)
+    log_in(page, site)
+    send(page, "One")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete]")
+
+    # Saved after all: put back in the box on the drop, taken out once history shows it.
+    trap.update(content="Arrived", deliver=True)
+    send(page, "Arrived")
+    page.wait_for_function("() => document.querySelector('#composer-input').value === 'Arrived'")
+    page.wait_for_function("() => document.querySelector('#composer-input').value === ''")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete] >> nth=1")
+    assert page.locator("article[data-role=user]", has_text="Arrived").count() == 1
+
+    # Never arrived: it stays in the box, and Send sends it once.
+    trap.update(content="Lost", deliver=False)
+    send(page, "Lost")
+    page.wait_for_function("() => document.querySelector('#composer-input').value === 'Lost'")
+    page.wait_for_selector("#conn-status[data-state=open]", state="attached")
+    page.press("#composer-input", "Enter")
+    page.wait_for_selector("article[data-role=assistant][data-status=complete] >> nth=2")
+    assert page.locator("article[data-role=user]", has_text="Lost").count() == 1
+    assert page.input_value("#composer-input") == ""
+    assert page.errors == []
