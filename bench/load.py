@@ -95,12 +95,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, all cores."""
+    """(busy, softirq) CPU seconds of the whole machine so far, all cores; softirq is the
+    kernel's packet work, loopback traffic included, which no process is charged for."""
     with open("/proc/stat") as stat:
         values = [int(v) for v in stat.readline().split()[1:]]
     idle = values[3] + values[4]
     total = sum(values[:8])
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+    return (total - idle) / CLOCK_TICKS, values[6] / CLOCK_TICKS
 
 
 def wait_for_quiet(limit: float, cores: float = 0.2, spell: float = 3.0) -> float:
@@ -154,9 +155,10 @@ class Target:
                 process.kill()
 
 
-def daphne(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+def daphne(app: str, port: int, env: dict[str, str], log: Path, deflate: bool) -> subprocess.Popen:
+    server = [str(ROOT / "bench" / "deflate_daphne.py")] if deflate else ["-m", "daphne"]
     return subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
+        [sys.executable, *server, "-b", "127.0.0.1", "-p", str(port), app],
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),
@@ -251,7 +253,13 @@ class Site:
         made = json.loads(out.split("BENCH ", 1)[1])
         ports = [free_port() for _ in range(self.args.processes)]
         processes = [
-            daphne("chatsite.asgi:application", port, self.env, self.workdir / f"site-{i}.log")
+            daphne(
+                "chatsite.asgi:application",
+                port,
+                self.env,
+                self.workdir / f"site-{i}.log",
+                self.args.deflate,
+            )
             for i, port in enumerate(ports)
         ]
         for i, (port, process) in enumerate(zip(ports, processes, strict=True)):
@@ -271,7 +279,13 @@ def start_relay(args, workdir: Path, provider_port: int) -> Target:
     }
     ports = [free_port() for _ in range(args.processes)]
     processes = [
-        daphne("bench.minimal_relay:application", port, env, workdir / f"relay-{i}.log")
+        daphne(
+            "bench.minimal_relay:application",
+            port,
+            env,
+            workdir / f"relay-{i}.log",
+            args.deflate,
+        )
         for i, port in enumerate(ports)
     ]
     for i, (port, process) in enumerate(zip(ports, processes, strict=True)):
@@ -291,22 +305,24 @@ class StreamSpec:
     start_at: float  # monotonic time to open the socket
 
 
-def client_process(specs, cookie, rate, tokens, limit, results) -> None:
+def client_process(specs, cookie, rate, tokens, limit, deflate, results) -> None:
     """One client process: run its streams and hand back what every socket received."""
     try:
-        results.put(asyncio.run(run_streams(specs, cookie, rate, tokens, limit)))
+        results.put(asyncio.run(run_streams(specs, cookie, rate, tokens, limit, deflate)))
     except BaseException as exc:  # the parent must hear of it, not wait forever
         results.put(exc)
         raise
 
 
-async def run_streams(specs, cookie, rate, tokens, limit) -> dict:
+async def run_streams(specs, cookie, rate, tokens, limit, deflate) -> dict:
     cpu_start = time.process_time()
-    records = await asyncio.gather(*(one_stream(s, cookie, rate, tokens, limit) for s in specs))
+    records = await asyncio.gather(
+        *(one_stream(s, cookie, rate, tokens, limit, deflate) for s in specs)
+    )
     return {"records": records, "cpu": time.process_time() - cpu_start}
 
 
-async def one_stream(spec: StreamSpec, cookie, rate, tokens, limit) -> dict:
+async def one_stream(spec: StreamSpec, cookie, rate, tokens, limit, deflate) -> dict:
     """Open the socket at its turn, send the message, read up to the reply's last frame.
 
     Returns what arrived as (monotonic time, raw text) pairs: the work of reading them is
@@ -323,7 +339,7 @@ async def one_stream(spec: StreamSpec, cookie, rate, tokens, limit) -> dict:
             url,
             origin=f"http://127.0.0.1:{spec.port}",
             additional_headers={"Cookie": f"sessionid={cookie}"},
-            compression=None,
+            compression="deflate" if deflate else None,
             open_timeout=30,
             ping_interval=None,
             max_size=None,
@@ -335,6 +351,15 @@ async def one_stream(spec: StreamSpec, cookie, rate, tokens, limit) -> dict:
         return record
     record["connected_at"] = time.monotonic()
     messages = record["messages"]
+    record["deflate"] = any("deflate" in e.name for e in socket.protocol.extensions)
+    wire = [0]  # bytes read from the TCP socket: what really crossed the wire
+    received = socket.data_received
+
+    def count(data: bytes) -> None:
+        wire[0] += len(data)
+        received(data)
+
+    socket.data_received = count
     try:
         async with asyncio.timeout(limit):
             await socket.send(
@@ -354,6 +379,7 @@ async def one_stream(spec: StreamSpec, cookie, rate, tokens, limit) -> dict:
                     break
                 if raw.startswith('{"type":"frame"') and '"status":' in raw:
                     break
+        record["wire_bytes"] = wire[0]
     except TimeoutError:
         record["error"] = f"timeout: no last frame after {limit:g} s"
     except Exception as exc:
@@ -383,7 +409,15 @@ def run_clients(args, target: Target, run_key: str) -> tuple[list[dict], dict]:
     clients = [
         context.Process(
             target=client_process,
-            args=(specs[k :: args.clients], target.cookie, args.rate, args.tokens, limit, results),
+            args=(
+                specs[k :: args.clients],
+                target.cookie,
+                args.rate,
+                args.tokens,
+                limit,
+                args.deflate,
+                results,
+            ),
         )
         for k in range(args.clients)
     ]
@@ -426,6 +460,7 @@ def run_clients(args, target: Target, run_key: str) -> tuple[list[dict], dict]:
             raise RuntimeError("a client process failed") from outcome
     cpu = {name: (after[name] - before[name]) / wall for name in watched}
     cpu["machine"] = (machine_after[0] - machine_before[0]) / wall
+    cpu["softirq"] = (machine_after[1] - machine_before[1]) / wall
     cpu["before"] = background
     cpu["wall"] = wall
     cpu["client-self"] = sum(o["cpu"] for o in outcomes) / wall
@@ -477,6 +512,8 @@ class StreamResult:
     send_to_first: float | None = None  # first token: client got it - client sent message
     frame_bytes: int = 0  # the reply's frames on the wire
     all_bytes: int = 0  # everything the server sent after the message, on the wire
+    wire_bytes: int = 0  # what the client's TCP socket read in that time (compressed or not)
+    deflate: bool = False  # permessage-deflate was negotiated
     text_bytes: int = 0
     frames: int = 0
     deflated: dict[str, int] = field(default_factory=dict)
@@ -533,6 +570,8 @@ def examine(record: dict, times: list[float] | None, tokens: int, target: str) -
             received.append((at, held))
         if "status" in message:
             status = message
+    result.wire_bytes = record.get("wire_bytes", 0)
+    result.deflate = record.get("deflate", False)
     if record["error"]:
         result.failure = record["error"].split(":")[0]
         return result
@@ -598,6 +637,8 @@ def summarise(args, target: str, records: list[dict], times: dict, cpu: dict) ->
         "failures": failures,
         "bytes_ratio": sum(r.frame_bytes for r in ok) / text_bytes,
         "all_bytes_ratio": sum(r.all_bytes for r in ok) / text_bytes,
+        "wire_ratio": sum(r.wire_bytes for r in ok) / text_bytes,
+        "deflated_sockets": sum(r.deflate for r in ok),
         "deflate_ratio": {
             name: sum(r.deflated[name] for r in ok) / text_bytes for name in DEFLATE_WAYS
         }
@@ -653,7 +694,9 @@ def report(args, summaries: list[dict]) -> str:
         deflate = ", ".join(f"{k} {v:.2f}" for k, v in s["deflate_ratio"].items())
         lines.append(
             f"{s['target']}: {s['frames_per_reply']:.0f} frames per reply; "
-            f"bytes/text with the reply's other messages {s['all_bytes_ratio']:.2f}; "
+            f"kernel softirq {s['cpu']['softirq']:.2f} CPU (in other CPU); "
+            f"bytes/text with the reply's other messages {s['all_bytes_ratio']:.2f}, "
+            f"read from TCP {s['wire_ratio']:.2f} ({s['deflated_sockets']} sockets deflated); "
             f"with permessage-deflate (computed): {deflate}"
         )
     by_target = {s["target"]: s for s in summaries}
@@ -694,6 +737,11 @@ def main() -> None:
         type=int,
         default=0,
         help="run everything at this niceness (e.g. -10, as root) on a machine shared with others",
+    )
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="clients offer permessage-deflate, daphne accepts it (bench/deflate_daphne.py)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
