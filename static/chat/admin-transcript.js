@@ -25,14 +25,17 @@ function tokens(usage) {
   if (!usage || typeof usage !== "object") return "";
   const { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total } = usage;
   if (typeof prompt === "number" && typeof completion === "number") {
-    return `${prompt.toLocaleString()} in + ${completion.toLocaleString()} out = ${(total ?? prompt + completion).toLocaleString()} tokens`;
+    const sum = total ?? prompt + completion;
+    return `${prompt.toLocaleString()} in + ${completion.toLocaleString()} out = ${sum.toLocaleString()} tokens`;
   }
   return typeof total === "number" ? `${total.toLocaleString()} tokens` : "";
 }
 
 function headLine(m) {
   const parts = [m.role, m.status, when(m.created)];
-  if (m.role === "assistant") parts.push(m.model, m.finish_reason && `finish: ${m.finish_reason}`, tokens(m.usage));
+  if (m.role === "assistant") {
+    parts.push(m.model, m.finish_reason && `finish: ${m.finish_reason}`, tokens(m.usage));
+  }
   return parts.filter(Boolean).join(SEPARATOR);
 }
 

@@ -25,7 +25,12 @@ const session = {
 };
 
 const thread = new Thread(
-  { scroller: byId("scroller"), messages: byId("messages"), empty: byId("empty-state"), jump: byId("jump-latest") },
+  {
+    scroller: byId("scroller"),
+    messages: byId("messages"),
+    empty: byId("empty-state"),
+    jump: byId("jump-latest"),
+  },
   { onRetry: retry },
 );
 
@@ -89,7 +94,8 @@ function isBusy() {
 }
 
 function updateComposer() {
-  composer.update({ streaming: thread.streamingReply() !== null, stopping: session.stopping, awaiting: session.awaiting });
+  const streaming = thread.streamingReply() !== null;
+  composer.update({ streaming, stopping: session.stopping, awaiting: session.awaiting });
 }
 
 function setAwaiting(on) {

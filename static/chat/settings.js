@@ -81,7 +81,8 @@ export class Settings {
   }
 
   showPromptState() {
-    this.ui.prompt.placeholder = this.defaultPrompt ? `Site default: ${this.defaultPrompt}` : "No system prompt";
+    const fallback = this.defaultPrompt ? `Site default: ${this.defaultPrompt}` : "No system prompt";
+    this.ui.prompt.placeholder = fallback;
     this.ui.button.dataset.custom = String(this.systemPrompt.trim() !== "");
   }
 
