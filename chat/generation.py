@@ -304,10 +304,8 @@ async def _round(
     if generation.stop_requested:  # Stop came while the last round was being saved
         generation.status = Status.STOPPED
         return False
-    helpers = [
-        asyncio.create_task(_publish_frames(generation)),
-        asyncio.create_task(_checkpoint_every_interval(generation)),
-    ]
+    helpers = [asyncio.create_task(_publish_frames(generation))]
+    _keep_checkpointing()
     tools = enabled_tools()
     go_on = False
     try:
@@ -409,17 +407,34 @@ async def _publish_frames(generation: Generation) -> None:
             return
 
 
-async def _checkpoint_every_interval(generation: Generation) -> None:
-    """Save the text so far every CHAT_CHECKPOINT_INTERVAL, beside the frames, never in
-    their way; an unchanged reply is saved too, which shows its writer is alive."""
-    while True:
+# The task that checkpoints this process's replies, per event loop (tests run several).
+_checkpointers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def _keep_checkpointing() -> None:
+    """Make sure the process's checkpointer runs: it stops once no reply is being written."""
+    loop = asyncio.get_running_loop()
+    task = _checkpointers.get(loop)
+    if task is None or task.done():
+        for old in [old for old in _checkpointers if old.is_closed()]:
+            del _checkpointers[old]
+        _checkpointers[loop] = loop.create_task(_checkpoint_all(), name="checkpoints")
+
+
+async def _checkpoint_all() -> None:
+    """Save the text so far of every reply in this process every CHAT_CHECKPOINT_INTERVAL,
+    all in one database call, beside the frames, never in their way; an unchanged reply
+    is saved too, which shows its writer is alive."""
+    while running.generations():
         await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
+        # A round being saved (`finished`) is left to its final save.
+        texts = {g.message_id: g.text for g in running.generations() if not g.finished}
+        if not texts:
+            continue
         try:
-            await replies.checkpoint(generation.message_id, generation.text)
-        except asyncio.CancelledError:
-            raise
+            await replies.checkpoint_all(texts)
         except Exception:
-            log.exception("checkpoint of reply %s failed", generation.message_id)
+            log.exception("checkpoint of replies %s failed", sorted(texts))
 
 
 async def _save_round(generation: Generation, *, last: bool) -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.signals import request_started
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from chat import broadcast, running
@@ -76,6 +76,22 @@ def checkpoint(message_id: int, text: str) -> None:
     Message.objects.filter(pk=message_id, status=Status.STREAMING).update(
         content=text, updated=timezone.now()
     )
+
+
+@database_sync_to_async
+def checkpoint_all(texts: dict[int, str]) -> None:
+    """`checkpoint` for many replies (message id: text so far) in one transaction.
+
+    One statement run for every row: an ORM update per reply cost the database thread,
+    and so the event loop waiting on the GIL, about a tenth of a busy process's time.
+    """
+    table = connection.ops.quote_name(Message._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET content = %s, updated = %s WHERE id = %s AND status = %s",  # noqa: S608 - a table name
+            [(text, now, pk, Status.STREAMING.value) for pk, text in texts.items()],
+        )
 
 
 @database_sync_to_async

@@ -45,6 +45,10 @@ def release(conversation_id: int) -> None:
     _running.pop(conversation_id, None)
 
 
+def generations() -> list[Generation]:
+    return list(_running.values())
+
+
 def message_ids() -> set[int]:
     """The reply messages this process is writing."""
     return {generation.message_id for generation in _running.values()}
