@@ -6,6 +6,10 @@
 // at MAX_CHUNK lines so that no re-highlight costs more than that. A streaming block then
 // highlights each chunk once, when it closes, and its open chunk again only when one of its
 // lines completes (the line being typed is shown as plain text until then).
+//
+// Every chunk after the first is wrapped in <span class="code-chunk"> (display: block in
+// markdown.css): a long code block is then many small blocks of text rather than one, and
+// the browser lays out only the chunk that changed instead of all the lines above it.
 import hljs from "../../vendor/highlight.js/highlight.mjs";
 
 export const CHUNK = 8;
@@ -32,6 +36,7 @@ export class CodeChunker {
     this.lines = 0;
     this.previewHtml = ""; // the open chunk highlighted, for display
     this.previewFor = -1;
+    this.closed = 0; // chunks closed so far
   }
 
   /** Adds one line (ending with "\n"); returns the HTML of a chunk that just closed, or null. */
@@ -72,7 +77,8 @@ export class CodeChunker {
     this.lines = 0;
     this.previewHtml = "";
     this.previewFor = 0;
-    return html;
+    this.closed += 1;
+    return this.closed === 1 ? html : `<span class="code-chunk">${html}</span>`;
   }
 }
 
@@ -88,6 +94,6 @@ export function highlightCode(content, lang) {
     if (closed !== null) html += closed;
     start = newline + 1;
   }
-  if (start < content.length) chunker.push(content.slice(start));
+  if (start < content.length) html += chunker.push(content.slice(start)) ?? "";
   return html + chunker.end();
 }

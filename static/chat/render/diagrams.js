@@ -6,7 +6,8 @@
 // fetches nothing, and img-src allows data:. While mermaid draws, the things it does that
 // the CSP would refuse (and report) are done the allowed way instead: style attributes are
 // set through CSSOM, its <style> element becomes a constructed stylesheet (put back into the
-// SVG text afterwards), and the SVG its own DOMPurify parses carries no style attribute.
+// SVG text afterwards), the markup its own DOMPurify parses carries no style or on*
+// attribute, and any image a diagram names is replaced by a blank data: image, unfetched.
 // A diagram that fails keeps its source as a code block, with a one-line reason under it.
 
 const MERMAID_URL = new URL("../../vendor/mermaid/mermaid.esm.min.mjs", import.meta.url).href;
@@ -53,48 +54,98 @@ function harmlessCss(css) {
     .replace(/(?:image-set|image|cross-fade|element)\(/gi, "none(");
 }
 
-/** Runs `work` with mermaid's CSP-refused DOM writes redirected; see the module comment. */
-async function withoutInlineStyles(scratch, work) {
+// A 1×1 transparent GIF: what an image a diagram names is replaced with (never fetched).
+const BLANK_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
+const URL_ATTRIBUTES = new Set(["src", "href", "xlink:href"]);
+
+function harmlessUrl(value) {
+  return /^\s*(?:data:image\/|#)/i.test(value) ? value : BLANK_IMAGE;
+}
+
+// Event-handler attributes in markup mermaid's own DOMPurify parses: it would drop them,
+// but parsing them in a page with this CSP already reports a violation.
+function withoutHandlers(html) {
+  return html.replace(/<[^>]*>/g, (tag) =>
+    tag.replace(/\s(?:on[a-z]+)\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)/gi, "").replace(/ style="/g, ' data-mstyle="'),
+  );
+}
+
+/** Runs `work` (mermaid drawing in `scratch`) with what the CSP would refuse done its way. */
+async function sandboxed(scratch, work) {
   const sheets = [];
-  const setAttribute = Element.prototype.setAttribute;
-  const insertBefore = Node.prototype.insertBefore;
-  const appendChild = Node.prototype.appendChild;
-  const parseFromString = DOMParser.prototype.parseFromString;
+  const saved = {
+    setAttribute: Element.prototype.setAttribute,
+    setAttributeNS: Element.prototype.setAttributeNS,
+    insertBefore: Node.prototype.insertBefore,
+    appendChild: Node.prototype.appendChild,
+    append: Element.prototype.append,
+    prepend: Element.prototype.prepend,
+    parseFromString: DOMParser.prototype.parseFromString,
+    imageSrc: Object.getOwnPropertyDescriptor(HTMLImageElement.prototype, "src"),
+  };
   const divert = (node, parent) => {
-    if (!node || node.localName !== "style" || !(parent === scratch || scratch.contains(parent))) return node;
+    if (!node || node.localName !== "style") return node;
     const css = harmlessCss(node.textContent || "");
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(css);
     document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
     sheets.push(sheet);
+    if (!(parent === scratch || scratch.contains(parent))) return document.createComment("style");
     const keep = document.createElementNS(SVG_NS, "desc");
     keep.setAttribute("class", "mermaid-css");
     keep.textContent = css;
     return keep;
   };
   Element.prototype.setAttribute = function (name, value) {
-    if (String(name).toLowerCase() === "style") {
+    const lower = String(name).toLowerCase();
+    if (lower === "style") {
       this.style.cssText = harmlessCss(String(value));
       return undefined;
     }
-    return setAttribute.call(this, name, value);
+    if (URL_ATTRIBUTES.has(lower)) value = harmlessUrl(String(value));
+    return saved.setAttribute.call(this, name, value);
+  };
+  Element.prototype.setAttributeNS = function (ns, name, value) {
+    const lower = String(name).toLowerCase();
+    if (lower === "style") {
+      this.style.cssText = harmlessCss(String(value));
+      return undefined;
+    }
+    if (URL_ATTRIBUTES.has(lower.replace(/^.*:(?=href$)/, "xlink:")) || lower === "href") value = harmlessUrl(String(value));
+    return saved.setAttributeNS.call(this, ns, name, value);
   };
   Node.prototype.insertBefore = function (node, child) {
-    return insertBefore.call(this, divert(node, this), child);
+    return saved.insertBefore.call(this, divert(node, this), child);
   };
   Node.prototype.appendChild = function (node) {
-    return appendChild.call(this, divert(node, this));
+    return saved.appendChild.call(this, divert(node, this));
+  };
+  Element.prototype.append = function (...nodes) {
+    return saved.append.apply(this, nodes.map((node) => divert(node, this)));
+  };
+  Element.prototype.prepend = function (...nodes) {
+    return saved.prepend.apply(this, nodes.map((node) => divert(node, this)));
   };
   DOMParser.prototype.parseFromString = function (text, type) {
-    return parseFromString.call(this, String(text).replace(/ style="/g, ' data-mstyle="'), type);
+    return saved.parseFromString.call(this, withoutHandlers(String(text)), type);
   };
+  Object.defineProperty(HTMLImageElement.prototype, "src", {
+    ...saved.imageSrc,
+    set(value) {
+      saved.imageSrc.set.call(this, harmlessUrl(String(value)));
+    },
+  });
   try {
     return await work();
   } finally {
-    Element.prototype.setAttribute = setAttribute;
-    Node.prototype.insertBefore = insertBefore;
-    Node.prototype.appendChild = appendChild;
-    DOMParser.prototype.parseFromString = parseFromString;
+    Element.prototype.setAttribute = saved.setAttribute;
+    Element.prototype.setAttributeNS = saved.setAttributeNS;
+    Node.prototype.insertBefore = saved.insertBefore;
+    Node.prototype.appendChild = saved.appendChild;
+    Element.prototype.append = saved.append;
+    Element.prototype.prepend = saved.prepend;
+    DOMParser.prototype.parseFromString = saved.parseFromString;
+    Object.defineProperty(HTMLImageElement.prototype, "src", saved.imageSrc);
     document.adoptedStyleSheets = document.adoptedStyleSheets.filter((sheet) => !sheets.includes(sheet));
   }
 }
@@ -132,14 +183,14 @@ async function draw(block, pre, source) {
   let image;
   try {
     const id = `mermaid-${hashOf(source)}`;
-    const { svg } = await withoutInlineStyles(scratch, () => mermaid.render(id, source, scratch));
+    const { svg } = await sandboxed(scratch, () => mermaid.render(id, source, scratch));
     image = standalone(svg);
   } catch (error) {
     if (!pre.isConnected) return;
-    const reason = String((error && (error.message || error.str)) || error).split("\n")[0].slice(0, 200);
+    const reason = String((error && (error.message || error.str)) || error).split("\n")[0].slice(0, 200).replace(/[\s:.]+$/, "");
     const note = document.createElement("p");
     note.className = "diagram-error";
-    note.textContent = `Diagram not drawn: ${reason || "mermaid could not read it"}.`.replace(/\.\.$/, ".");
+    note.textContent = `Diagram not drawn: ${reason || "mermaid could not read it"}.`;
     block.append(note);
     return;
   } finally {

@@ -89,6 +89,27 @@ function wrapTable(table) {
   wrap.append(table);
 }
 
+// Columns sized once, from the header and the first row, with a fixed table layout: rows
+// that arrive later wrap within their column instead of resizing every column (which made
+// a streaming table jump), and a wide table scrolls instead of squeezing a column of
+// sentences down to a word per line.
+function sizeColumns(table) {
+  const head = table.tHead && table.tHead.rows[0];
+  const first = table.tBodies[0] && table.tBodies[0].rows[0];
+  if (!head || !first) return;
+  let total = 0;
+  const widths = [...head.cells].map((th, i) => {
+    const cell = first.cells[i];
+    const length = Math.max(th.textContent.trim().length, cell ? cell.textContent.trim().length : 0);
+    const width = Math.min(36, Math.max(8, Math.round(length * 0.8) + 4));
+    total += width + 3; // and the cell's padding, about 3ch
+    return width;
+  });
+  [...head.cells].forEach((th, i) => th.style.setProperty("width", `${widths[i]}ch`));
+  table.style.setProperty("width", `max(100%, ${total}ch)`);
+  table.classList.add("sized");
+}
+
 /**
  * Enhances sanitised, rendered markdown in place (a container or a fragment). `live`: the
  * content is still streaming, so diagrams are left as code until it is finished.
@@ -96,6 +117,7 @@ function wrapTable(table) {
 export function enhance(root, { live = false } = {}) {
   for (const pre of root.querySelectorAll("pre")) wrapCode(pre);
   for (const table of root.querySelectorAll("table")) wrapTable(table);
+  for (const table of root.querySelectorAll("table")) sizeColumns(table);
   if (!live) drawDiagrams(root);
   return root;
 }

@@ -91,6 +91,17 @@ function closingIndex(tokens, from) {
   return tokens.length - 1;
 }
 
+// Top-level token groups (one per block), so each block of a tail renders on its own.
+function groupsOf(tokens) {
+  const groups = [];
+  for (let i = 0; i < tokens.length; ) {
+    const end = tokens[i].nesting === 1 ? closingIndex(tokens, i) : i;
+    groups.push(tokens.slice(i, end + 1));
+    i = end + 1;
+  }
+  return groups;
+}
+
 function removeAll(nodes) {
   for (const node of nodes) node.remove();
 }
@@ -120,8 +131,7 @@ export class ReplyRenderer {
     this._version = 0; // bumped when definitions change what the tail may render
     this._blocks = []; // finished: {src, html, nodes, cands, fn}
     this._live = null; // a growing list, table or code block (ListLive, TableLive, FenceLive)
-    this._tail = []; // nodes of the live tail
-    this._tailHtml = null;
+    this._tail = []; // the live tail, block by block: {html, nodes}
     this._tailKey = null;
     this._displayEnv = null; // env after the last display parse (for the footnotes section)
     this._notes = [];
@@ -205,19 +215,19 @@ export class ReplyRenderer {
     for (let k = 0; k < finished; k++) {
       const from = k === 0 ? 0 : offsets[blocks[k].start];
       const to = k + 1 < blocks.length ? offsets[blocks[k + 1].start] : complete.length;
-      this._finishSegment(rest.slice(from, to), k === 0);
+      this._finishSegment(rest.slice(from, to));
     }
     // The unfinished part starts where its block does (not at blank lines before it).
     if (finished < blocks.length) this._done += offsets[blocks[finished].start];
     else if (finished) this._done += complete.length;
     if (final) {
-      this._setTail("", null);
+      this._showTail([]);
       return false;
     }
     if (finished < blocks.length) {
       const live = this._liveFor(blocks[finished], lines);
       if (live) {
-        this._setTail("", null);
+        this._showTail([]);
         this._live = live;
         return true;
       }
@@ -243,8 +253,13 @@ export class ReplyRenderer {
 
   // ---------------------------------------------------------------- finished blocks
 
+  _tailFirst() {
+    for (const group of this._tail) if (group.nodes.length) return group.nodes[0];
+    return null;
+  }
+
   _anchor() {
-    return (this._live && this._live.first()) || this._tail[0] || this._notes[0] || null;
+    return (this._live && this._live.first()) || this._tailFirst() || this._notes[0] || null;
   }
 
   _fragment(html, live) {
@@ -267,17 +282,17 @@ export class ReplyRenderer {
     return { html, cands, fn: FOOTNOTE_MARK.test(text) };
   }
 
-  _finishSegment(text, mayBeTail) {
+  _finishSegment(text) {
     const { html, cands, fn } = this._renderFinished(text);
     const record = { src: text, html, nodes: [], cands, fn };
-    if (mayBeTail && this._tail.length && html === this._tailHtml) {
-      // The tail already shows exactly this: keep its nodes (and any selection in them).
-      record.nodes = this._tail;
-      this._tail = [];
-      this._tailHtml = null;
-      this._tailKey = null;
+    const shown = html ? this._tail.shift() : null;
+    if (shown) this._tailKey = null;
+    if (shown && shown.html === html) {
+      // The tail already shows exactly this block: keep its nodes (and any selection).
+      record.nodes = shown.nodes;
       for (const node of record.nodes) if (node.nodeType === 1) drawDiagrams(node);
     } else {
+      if (shown) removeAll(shown.nodes);
       const fragment = this._fragment(html, false);
       record.nodes = [...fragment.childNodes];
       this.container.insertBefore(fragment, this._anchor());
@@ -348,20 +363,33 @@ export class ReplyRenderer {
     const display = holdBackLines(text);
     const key = this._version + "\u0000" + display;
     if (key === this._tailKey) return;
-    this._tailKey = key;
     const { tokens, env } = this._displayParse(display);
-    this._setTail(renderTokens(tokens, env), key);
+    this._showTail(groupsOf(tokens).map((group) => renderTokens(group, env)));
+    this._tailKey = key;
   }
 
-  _setTail(html, key) {
-    this._tailKey = key;
-    if (html === (this._tailHtml ?? "")) return;
-    this._tailHtml = html;
-    const fragment = html ? this._fragment(html, true) : document.createDocumentFragment();
-    const nodes = [...fragment.childNodes];
-    this.container.insertBefore(fragment, this._tail[0] || this._notes[0] || null);
-    removeAll(this._tail);
-    this._tail = nodes;
+  // Shows the tail's blocks, keeping the nodes of those whose HTML did not change.
+  _showTail(htmls) {
+    this._tailKey = null;
+    const old = this._tail;
+    let same = 0;
+    while (same < old.length && same < htmls.length && old[same].html === htmls[same]) same++;
+    if (same === old.length && same === htmls.length) return;
+    let at = this._notes[0] || null;
+    for (let i = same; i < old.length; i++) {
+      if (old[i].nodes.length) {
+        at = old[i].nodes[0];
+        break;
+      }
+    }
+    const next = old.slice(0, same);
+    for (const html of htmls.slice(same)) {
+      const fragment = html ? this._fragment(html, true) : document.createDocumentFragment();
+      next.push({ html, nodes: [...fragment.childNodes] });
+      this.container.insertBefore(fragment, at);
+    }
+    for (const group of old.slice(same)) removeAll(group.nodes);
+    this._tail = next;
   }
 
   _renderNotes(final) {
@@ -370,7 +398,7 @@ export class ReplyRenderer {
     this._notesHtml = html;
     const fragment = html ? this._fragment(html, !final) : document.createDocumentFragment();
     const nodes = [...fragment.childNodes];
-    this.container.append(fragment);
+    this.container.insertBefore(fragment, this._notes[0] || null);
     removeAll(this._notes);
     this._notes = nodes;
   }
@@ -478,7 +506,7 @@ class ListLive {
       this.list = list.cloneNode(false);
       this.list.append(document.createTextNode("\n"));
       this.nodes = [this.list, document.createTextNode("\n")];
-      const at = this.extra[0] || this.r._tail[0] || this.r._notes[0] || null;
+      const at = this.extra[0] || this.r._tailFirst() || this.r._notes[0] || null;
       for (const node of this.nodes) this.r.container.insertBefore(node, at);
     } else if (list.classList.length) {
       for (const name of list.classList) this.list.classList.add(name);
@@ -539,7 +567,7 @@ class ListLive {
       this.extraHtml = extra;
       const fragment = extra ? r._fragment(extra, true) : document.createDocumentFragment();
       const nodes = [...fragment.childNodes];
-      r.container.insertBefore(fragment, this.extra[0] || r._tail[0] || r._notes[0] || null);
+      r.container.insertBefore(fragment, this.extra[0] || r._tailFirst() || r._notes[0] || null);
       removeAll(this.extra);
       this.extra = nodes;
     }
@@ -548,6 +576,8 @@ class ListLive {
 
 // ------------------------------------------------------------------ a growing table
 
+// Rows show once complete (holdBackLines), so a table has no live part: it appears with its
+// first row (which, with the header, sizes its columns: enhance.js) and gains a row per line.
 class TableLive {
   constructor(renderer, start, head) {
     this.r = renderer;
@@ -557,16 +587,10 @@ class TableLive {
     this.finishedSrc = head;
     this.nodes = [];
     this.table = null;
-    this.tbody = null; // holds finished rows
-    this.liveBody = null; // a tbody made only to show the row being written
-    this.live = [];
-    this.extra = [];
-    this.liveHtml = null;
-    this.extraHtml = null;
-    this.key = null;
+    this.tbody = null;
+    this.rowHead = head;
     this.cands = new Set();
     this.fn = false;
-    this.rows = 0;
   }
 
   first() {
@@ -574,129 +598,78 @@ class TableLive {
   }
 
   record() {
-    this._clearLive();
-    removeAll(this.extra);
+    if (!this.table) this._build("");
     return { src: this.r._src.slice(this.start, this.end), html: null, nodes: this.nodes, cands: this.cands, fn: this.fn };
   }
 
-  _skeleton() {
-    if (this.table) return;
-    const { html, cands, fn } = this.r._renderFinished(this.head);
-    for (const label of cands) this.cands.add(label);
-    this.fn = fn;
-    const fragment = this.r._fragment(html, false);
-    this.nodes = [...fragment.childNodes];
-    this.table = fragment.querySelector("table");
-    // Rows are rendered under a header of plain cells (the same number): only the
-    // delimiter row and the column count shape a row, and the real header's footnotes and
-    // references must not be counted again for every row.
-    const columns = this.table.querySelectorAll("thead th").length;
-    this.rowHead = "|" + " h |".repeat(columns) + "\n" + this.head.split("\n")[1] + "\n";
-    this.r.container.insertBefore(fragment, this.r._tail[0] || this.r._notes[0] || null);
-  }
-
   update(final) {
-    const r = this.r;
-    this._skeleton();
-    const rest = r._src.slice(this.rowStart);
+    const rest = this.r._src.slice(this.rowStart);
     const complete = final ? rest : rest.slice(0, rest.lastIndexOf("\n") + 1);
-    if (complete) {
-      const blocks = topBlocks(this.head + complete);
-      const rows = Math.max(0, blocks[0].end - 2);
-      const offsets = lineOffsets(complete);
-      const lineCount = offsets.length - (complete.endsWith("\n") ? 1 : 0);
-      for (let k = 0; k < rows; k++) this._finishRow(complete.slice(offsets[k], offsets[k + 1] ?? complete.length));
-      if (final || rows < lineCount || blocks.length > 1) {
-        this.end = this.rowStart + (offsets[rows] ?? complete.length);
-        return this.end;
-      }
-      this.rowStart += offsets[rows] ?? complete.length;
-    } else if (final) {
+    if (!complete) {
+      if (!final) return null;
       this.end = this.rowStart;
       return this.end;
     }
-    this._display(r._src.slice(this.rowStart));
+    const blocks = topBlocks(this.head + complete);
+    const rows = Math.max(0, blocks[0].end - 2);
+    const offsets = lineOffsets(complete);
+    const lineCount = offsets.length - (complete.endsWith("\n") ? 1 : 0);
+    for (let k = 0; k < rows; k++) {
+      const line = complete.slice(offsets[k], offsets[k + 1] ?? complete.length);
+      if (this.table) this._addRow(line);
+      else this._build(line);
+    }
+    const read = offsets[rows] ?? complete.length;
+    if (final || rows < lineCount || blocks.length > 1) {
+      this.end = this.rowStart + read;
+      return this.end;
+    }
+    this.rowStart += read;
     return null;
   }
 
-  // The <tbody> of `html` (a one-row table), or null.
-  _bodyOf(html, live) {
-    const fragment = this.r._fragment(html, live);
-    return fragment.querySelector("tbody");
+  // The table with its header and first row (or none, if it ends without rows).
+  _build(firstRow) {
+    const r = this.r;
+    const { html, cands, fn } = r._renderFinished(this.head + firstRow);
+    for (const label of cands) this.cands.add(label);
+    this.fn ||= fn;
+    this.finishedSrc += firstRow;
+    const fragment = r._fragment(html, false);
+    this.nodes = [...fragment.childNodes];
+    this.table = fragment.querySelector("table");
+    this.tbody = this.table && this.table.querySelector("tbody");
+    // Later rows are rendered under a header of plain cells (the same number): only the
+    // delimiter row and the column count shape a row, and the real header's footnotes and
+    // references must not be counted again for every row.
+    const columns = this.table ? this.table.querySelectorAll("thead th").length : 0;
+    this.rowHead = "|" + " h |".repeat(columns) + "\n" + this.head.split("\n")[1] + "\n";
+    r.container.insertBefore(fragment, r._tailFirst() || r._notes[0] || null);
   }
 
-  _finishRow(line) {
+  _addRow(line) {
     const { html, cands, fn } = this.r._renderFinished(this.rowHead + line);
     for (const label of cands) this.cands.add(label);
     this.fn ||= fn;
     this.finishedSrc += line;
-    this.rows += 1;
-    const body = this._bodyOf(html, false);
+    const body = this.r._fragment(html, false).querySelector("tbody");
     if (!body) return;
-    this._clearLive();
     if (!this.tbody) {
       this.tbody = body;
       this.table.append(body, document.createTextNode("\n"));
     } else {
-      const nodes = [...body.childNodes].slice(1); // the row and its "\n"
-      this.tbody.append(...nodes);
+      this.tbody.append(...[...body.childNodes].slice(1)); // the row and its "\n"
     }
-  }
-
-  _clearLive() {
-    removeAll(this.live);
-    this.live = [];
-    if (this.liveBody) {
-      removeAll([this.liveBody.nextSibling, this.liveBody]);
-      this.liveBody = null;
-    }
-    this.liveHtml = null;
-    this.key = null;
   }
 
   rerenderFinished() {
+    if (!this.table) return;
     const { html, cands } = this.r._renderFinished(this.finishedSrc);
     this.cands = cands;
     const table = this.r._fragment(html, false).querySelector("table");
     if (!table) return;
-    this._clearLive();
     this.table.replaceChildren(...table.childNodes);
     this.tbody = this.table.querySelector("tbody");
-  }
-
-  _display(text) {
-    const r = this.r;
-    const display = holdBackLines(this.rowHead + text);
-    const key = `${r._version}\u0000${display}`;
-    if (key === this.key) return;
-    this.key = key;
-    const { tokens, env } = r._displayParse(display);
-    const close = tokens.length && tokens[0].type === "table_open" ? closingIndex(tokens, 0) : -1;
-    const html = close >= 0 ? renderTokens(tokens.slice(0, close + 1), env) : "";
-    const extra = renderTokens(tokens.slice(close + 1), env);
-    if (html !== this.liveHtml) {
-      const body = html ? this._bodyOf(html, true) : null;
-      this._clearLive();
-      this.liveHtml = html;
-      if (body) {
-        if (this.tbody) {
-          this.live = [...body.childNodes].slice(1);
-          this.tbody.append(...this.live);
-        } else {
-          this.liveBody = body;
-          this.table.append(body, document.createTextNode("\n"));
-        }
-      }
-      this.key = key;
-    }
-    if (extra !== this.extraHtml) {
-      this.extraHtml = extra;
-      const fragment = extra ? r._fragment(extra, true) : document.createDocumentFragment();
-      const nodes = [...fragment.childNodes];
-      r.container.insertBefore(fragment, this.extra[0] || r._tail[0] || r._notes[0] || null);
-      removeAll(this.extra);
-      this.extra = nodes;
-    }
   }
 }
 
@@ -720,7 +693,7 @@ class FenceLive {
     this.previewHtml = "";
     this.partial = document.createTextNode("");
     this.code.append(this.partial);
-    renderer.container.insertBefore(fragment, renderer._tail[0] || renderer._notes[0] || null);
+    renderer.container.insertBefore(fragment, renderer._tailFirst() || renderer._notes[0] || null);
     this.cands = null;
     this.fn = false;
   }
@@ -763,6 +736,12 @@ class FenceLive {
         this.previewHtml = "";
       }
       pos = newline + 1;
+    }
+    if (pos !== this.pos) {
+      // The line being written moved down: show it as a new node, not as one that shifted.
+      const fresh = document.createTextNode("");
+      this.partial.replaceWith(fresh);
+      this.partial = fresh;
     }
     this.pos = pos;
     const partial = src.slice(pos);

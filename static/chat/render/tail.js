@@ -4,8 +4,9 @@
 // Two steps, both on the tail only:
 // - holdBackLines(src): trailing lines that cannot be told apart yet are held back (a line
 //   that is so far only a list, heading or quote marker, a fence being opened or closed, a
-//   `-`/`=` run that may underline a heading, a table row before its delimiter row, a
-//   reference definition being typed, an unclosed $$ or \[ math block);
+//   `-`/`=` run that may underline a heading, a table row until it is complete (a header
+//   row until its delimiter row is), a reference definition being typed, an unclosed $$
+//   or \[ math block);
 // - closeOpenInline(state), run between markdown-it's block and inline phases: the last
 //   paragraph (or heading, or table cell) gets its open **, *, _, ~~ and `code` spans
 //   closed, a half-typed link shown as its text, a lone [, a partial entity, autolink or an
@@ -90,7 +91,9 @@ export function holdBackLines(src) {
     const table = last > 0 && lines[last - 1].trim() !== "" && insideTable(lines, last - 1);
     const underHeader = last > 0 && lines[last - 1].includes("|") && !table;
     delimiterWait = underHeader && /^ {0,3}[|:\- \t]*-[|:\- \t]*$/.test(line);
-    const drop = startsRow(line) ? !table || /^ {0,3}\|[ \t]*$/.test(line) : delimiterWait || unfinishedLine(line);
+    // A table row shows once it is complete: half a row would resize the columns back and
+    // forth as its cells fill (and a row that may be a header waits for its delimiter row).
+    const drop = table || startsRow(line) || delimiterWait || unfinishedLine(line);
     if (drop) lines[last] = "";
     else partialKept = true;
   }
