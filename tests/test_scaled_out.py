@@ -14,6 +14,7 @@ from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
 
+
 @pytest.fixture(scope="module")
 def two_sites(tmp_path_factory, live_upstream, browser):
     require_redis()
