@@ -189,6 +189,11 @@ const RAW_PATTERNS = {
   "\\[": /\\\[/g,
   "[^": /\[\^/g,
   "`": /`/g,
+  "*": /\*/g,
+  "_": /_/g,
+  "$": /\$/g,
+  "\\(": /\\\(/g,
+  "&entity": /&#?[A-Za-z0-9]+;?/g,
 };
 
 function visibleText(root) {
@@ -212,7 +217,7 @@ function visibleText(root) {
 function markerParagraphs(root) {
   let count = 0;
   for (const p of root.querySelectorAll("p, td, th")) {
-    if (/^\s*(?:[-*+]|\d{1,9}[.)]|#{1,6})(?:\s|$)/.test(p.textContent)) count++;
+    if (/^\s*(?:[-*+>]|\d{1,9}[.)]|#{1,6})(?:\s|$)/.test(p.textContent)) count++;
   }
   return count;
 }

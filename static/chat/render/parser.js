@@ -206,14 +206,20 @@ md.renderer.rules.footnote_anchor = (tokens, idx, options, env, self) => {
   return ` <a href="#fnref${id}" class="footnote-backref" aria-label="Back to reference ${n}">\u21a9\uFE0E</a>`;
 };
 
-/** The footnotes section for what env has seen, in order of first reference ("" if none). */
-export function footnoteSection(env) {
+/**
+ * The footnotes section for what env has seen, in order of first reference ("" if none).
+ * definedOnly: leave out notes referenced but not defined yet (while streaming).
+ */
+export function footnoteSection(env, { definedOnly = false } = {}) {
   const list = env.footnotes && env.footnotes.list;
   if (!list || !list.length) return "";
   const { Token } = new md.core.State("", md, env);
   const bodies = env.footnoteBodies || {};
+  const shown = list.filter((note) => !definedOnly || note.tokens || bodies[":" + note.label]);
+  if (!shown.length) return "";
   let tokens = [new Token("footnote_block_open", "", 1)];
   list.forEach((note, i) => {
+    if (!shown.includes(note)) return;
     const open = new Token("footnote_open", "", 1);
     open.meta = { id: i, label: note.label };
     tokens.push(open);

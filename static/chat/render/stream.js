@@ -113,6 +113,7 @@ function copyEnv(env) {
     footnotes: { refs: { ...env.footnotes.refs }, list: env.footnotes.list.map((note) => ({ ...note })) },
     footnoteBodies: { ...env.footnoteBodies },
     footnoteLabels: new Set(env.footnoteLabels),
+    provisional: new Set(env.provisional),
   };
 }
 
@@ -128,6 +129,8 @@ export class ReplyRenderer {
     this._cr = false;
     this._done = 0; // offset in _src where the unfinished part begins
     this._env = newEnv(docId || container.id || undefined);
+    this._env.provisional = new Set(); // footnote labels shown as references before defined
+    this._final = false;
     this._version = 0; // bumped when definitions change what the tail may render
     this._blocks = []; // finished: {src, html, nodes, cands, fn}
     this._live = null; // a growing list, table or code block (ListLive, TableLive, FenceLive)
@@ -180,6 +183,7 @@ export class ReplyRenderer {
   // ---------------------------------------------------------------- one frame
 
   _render(final) {
+    this._final = final;
     for (let guard = 0; guard < 100000; guard++) {
       if (this._live) {
         const end = this._live.update(final);
@@ -192,6 +196,10 @@ export class ReplyRenderer {
       if (!this._step(final)) break;
     }
     const version = this._version;
+    if (final && [...this._env.provisional].some((label) => !this._env.footnoteLabels.has(label))) {
+      // A footnote was referenced and never defined: its references are text after all.
+      this._footnotesChanged = true;
+    }
     this._applyDefinitions();
     if (!final && version !== this._version) {
       // Definitions changed what the live part may show: show it again.
@@ -266,11 +274,25 @@ export class ReplyRenderer {
     return enhance(sanitizeFragment(html), { live });
   }
 
+  // While a reply streams, [^label] shows as a footnote reference before its definition
+  // arrives (models define footnotes at the end); finish() makes it text if none came.
+  _provisional(text, env) {
+    if (this._final || !text.includes("[^")) return;
+    for (const match of text.matchAll(/\[\^([^\]\s]+)\]/g)) {
+      const key = ":" + match[1];
+      if (!(key in env.footnotes.refs)) {
+        env.footnotes.refs[key] = -1;
+        env.provisional.add(match[1]);
+      }
+    }
+  }
+
   /** Parses and renders finished markdown with the reply's env; notes new definitions. */
   _renderFinished(text, prepare) {
     const env = this._env;
     const references = Object.keys(env.references).length;
     const footnotes = env.footnoteLabels.size;
+    this._provisional(text, env);
     const tokens = parse(text, env);
     if (prepare) prepare(tokens);
     const html = renderTokens(tokens, env);
@@ -354,6 +376,7 @@ export class ReplyRenderer {
   _displayParse(src) {
     const env = copyEnv(this._env);
     env.closeTail = true;
+    this._provisional(src, env);
     const tokens = parse(src, env);
     this._displayEnv = env;
     return { tokens, env };
@@ -393,7 +416,7 @@ export class ReplyRenderer {
   }
 
   _renderNotes(final) {
-    const html = footnoteSection(this._displayEnv || this._env);
+    const html = footnoteSection(this._displayEnv || this._env, { definedOnly: !final });
     if (html === this._notesHtml) return;
     this._notesHtml = html;
     const fragment = html ? this._fragment(html, !final) : document.createDocumentFragment();

@@ -31,7 +31,7 @@ function stripContainers(line) {
 
 function unfinishedLine(line) {
   const { inner, list } = stripContainers(line);
-  if (inner === "") return true; // only markers so far
+  if (inner === "" || inner === "$" || inner === "\\") return true; // only markers so far, or $$ / \[ begun
   if (/^(?:`{3,}|~{3,})/.test(inner) || /^(?:`{1,2}|~{1,2})$/.test(inner)) return true;
   if (/^#{1,6}[ \t]*$/.test(inner)) return true;
   if (/^([-=_*+])(?:[ \t]*\1)*[ \t]*$/.test(inner)) return true;
@@ -170,6 +170,12 @@ function linkEnd(s, i) {
   return s[i] === ")" ? i + 1 : -2;
 }
 
+// What follows an unclosed $: TeX ($x, $\alpha, $2x^2) rather than an amount ($5, $3.50, $20k).
+function looksLikeMath(rest) {
+  if (!/^\d/.test(rest)) return true;
+  return /^\d+(?:[.,]\d+)*[A-Za-z^_\\{(=+*/]/.test(rest) && !/^\d+(?:[.,]\d+)*[kKmMbB](?![A-Za-z])/.test(rest);
+}
+
 function nextDollar(s, from) {
   for (let j = s.indexOf("$", from); j !== -1; j = s.indexOf("$", j + 1)) {
     let slashes = 0;
@@ -183,7 +189,7 @@ function nextDollar(s, from) {
  * Inline markdown `s` (the end of a paragraph still being written) made displayable: open
  * emphasis and code closed, unfinished links, math and entities held back.
  */
-export function closeInline(s, { singleTilde = false } = {}) {
+export function closeInline(s) {
   // A trailing odd backslash, partial entity or autolink: not shown until it is complete.
   s = s.replace(/(^|[^\\])((?:\\\\)*)\\$/, "$1$2");
   s = s.replace(/&#?[A-Za-z0-9]{0,31}$/, "");
@@ -237,13 +243,18 @@ export function closeInline(s, { singleTilde = false } = {}) {
         continue;
       }
       const next = s[i + 1];
-      if (next === undefined || SPACE.test(next)) {
+      if (next === undefined) {
+        cut = i; // a $ just typed: math or money, not known yet
+        break;
+      }
+      if (SPACE.test(next)) {
         i++;
         continue;
       }
       const j = nextDollar(s, i + 1);
       if (j === -1) {
-        if (!/[0-9]/.test(next) && !s.includes("\n", i)) {
+        // Unclosed: math being typed is held back until its line ends; "$5" is money.
+        if (!s.includes("\n", i) && looksLikeMath(s.slice(i + 1, i + 40))) {
           cut = i;
           break;
         }
@@ -301,7 +312,8 @@ export function closeInline(s, { singleTilde = false } = {}) {
           break scan;
         }
         if (end > 0) {
-          brackets.length = 0; // links do not nest
+          // Links do not nest: the [ before a link can no longer open one (images can).
+          if (!open.image) brackets.splice(0, brackets.length, ...brackets.filter((b) => b.image));
           i = end;
           continue;
         }
@@ -340,13 +352,14 @@ export function closeInline(s, { singleTilde = false } = {}) {
         canOpen = f.left && (!f.right || f.beforePunct);
         canClose = f.right && (!f.left || f.afterPunct);
       }
-      if (c === "~" && !(len === 2 || (singleTilde && len === 1))) {
-        i = k;
-        continue;
-      }
       if (k === n0) {
         trailing = { pos: i, ch: c, len, right: canClose };
         break;
+      }
+      // Only ~~ is closed: a single ~ is as often "about" (~3 hours) as strikethrough.
+      if (c === "~" && len !== 2) {
+        i = k;
+        continue;
       }
       let left = len;
       if (canClose) {
@@ -361,7 +374,7 @@ export function closeInline(s, { singleTilde = false } = {}) {
           j = stack.length; // look again from the top
         }
       }
-      if (left > 0 && canOpen) stack.push({ ch: c, len: left, canClose });
+      if (left > 0 && canOpen) stack.push({ ch: c, len: left, canClose, pos: k - left });
       i = k;
       continue;
     }
@@ -395,12 +408,15 @@ export function closeInline(s, { singleTilde = false } = {}) {
     out += ticks + body + ticks;
   } else {
     out = out.replace(/\s+$/, "");
+    // An opener with nothing after it yet ("- **" of "- **`code`**"): not shown.
+    const at = (pos) => pos - [...removed].filter((p) => p < pos).length;
+    while (stack.length && at(stack[stack.length - 1].pos) + stack[stack.length - 1].len >= out.length) {
+      out = out.slice(0, at(stack.pop().pos)).replace(/\s+$/, "");
+    }
   }
   for (let j = stack.length - 1; j >= 0; j--) out += stack[j].ch.repeat(stack[j].len);
   return out;
 }
-
-const SINGLE_TILDE = { value: null };
 
 /** markdown-it core rule: close the last inline token if it ends the tail's source. */
 export function closeOpenInline(state) {
@@ -410,10 +426,7 @@ export function closeOpenInline(state) {
   for (let i = tokens.length - 1; i >= 0; i--) {
     const token = tokens[i];
     if (token.type === "inline") {
-      if (SINGLE_TILDE.value === null) {
-        SINGLE_TILDE.value = /<(?:s|del)>/.test(state.md.renderInline("~a~"));
-      }
-      token.content = closeInline(token.content, { singleTilde: SINGLE_TILDE.value });
+      token.content = closeInline(token.content);
       return;
     }
     if (token.nesting !== -1) return; // a code block, rule or math block ends the tail
