@@ -249,3 +249,67 @@ export function rawSyntaxFrames(text, seed = 1) {
   });
   return { frames, raw, examples };
 }
+
+// ------------------------------------------------------------------ safety and work
+
+/** What in `box` could run script or fetch: anything but what the page's own code adds. */
+export function unsafeNodes(box) {
+  const problems = [];
+  const banned = ["script", "iframe", "object", "embed", "form", "style", "svg", "link", "meta", "base"];
+  for (const el of box.querySelectorAll("*")) {
+    const tag = el.localName;
+    if (banned.includes(tag)) problems.push(`element ${tag}`);
+    // The one image the page makes: a drawn diagram, as a data: SVG.
+    if (tag === "img" && !el.src.startsWith("data:image/svg+xml")) problems.push(`img ${el.src}`);
+    if (tag === "input" && (el.type !== "checkbox" || !el.disabled)) problems.push(`input ${el.outerHTML}`);
+    for (const attr of el.attributes) {
+      if (/^on/i.test(attr.name)) problems.push(`${tag} ${attr.name}`);
+      // Column widths are set through CSSOM on tables and their header cells; nothing else.
+      if (attr.name === "style" && tag !== "table" && tag !== "th") problems.push(`${tag} style`);
+    }
+    if (tag === "a" && el.hasAttribute("href")) {
+      const { protocol } = new URL(el.getAttribute("href"), location.href);
+      if (!["http:", "https:", "mailto:"].includes(protocol)) problems.push(`href ${el.getAttribute("href")}`);
+    }
+  }
+  return problems;
+}
+
+let work = null;
+
+/** Starts counting the characters markdown-it parses and highlight.js highlights. */
+export async function countWork() {
+  if (work) return;
+  work = { parsed: 0, highlighted: 0 };
+  const { md } = await import("/static/chat/render/parser.js");
+  const hljs = (await import("/static/vendor/highlight.js/highlight.mjs")).default;
+  const parse = md.parse.bind(md);
+  md.parse = (src, env) => {
+    work.parsed += src.length;
+    return parse(src, env);
+  };
+  const blockParse = md.block.parse.bind(md.block);
+  md.block.parse = (src, ...rest) => {
+    work.parsed += src.length;
+    return blockParse(src, ...rest);
+  };
+  const highlight = hljs.highlight.bind(hljs);
+  hljs.highlight = (code, options) => {
+    work.highlighted += code.length;
+    return highlight(code, options);
+  };
+}
+
+/** The most work (see countWork) any one frame did, streaming `text` in 3-7 char deltas. */
+export function mostWorkPerFrame(text) {
+  const most = { parsed: 0, highlighted: 0 };
+  let before = { ...work };
+  stream(text, {
+    seed: 11,
+    onFrame() {
+      for (const key of Object.keys(most)) most[key] = Math.max(most[key], work[key] - before[key]);
+      before = { ...work };
+    },
+  });
+  return most;
+}

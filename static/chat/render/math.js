@@ -41,7 +41,7 @@ function withoutStyles(html) {
 
 function reasonOf(error) {
   const message = String((error && error.message) || error);
-  return message.replace(/^\s*Temml parse error:\s*/, "").split(/ at position |\n/)[0].trim();
+  return message.replace(/^\s*Temml parse error:\s*/, "").split(/ at position | at end of input|\n/)[0].trim();
 }
 
 /** MathML for `tex`, or on bad TeX its source (with its delimiters) as code. */

@@ -206,7 +206,6 @@ export class ReplyRenderer {
       if (this._live) this._live.update(false);
       else this._renderTail(this._src.slice(this._done));
     }
-    if (!this._live && !this._tail.length) this._displayEnv = null;
     this._renderNotes(final);
   }
 
@@ -230,12 +229,14 @@ export class ReplyRenderer {
     else if (finished) this._done += complete.length;
     if (final) {
       this._showTail([]);
+      this._displayEnv = null;
       return false;
     }
     if (finished < blocks.length) {
       const live = this._liveFor(blocks[finished], lines);
       if (live) {
         this._showTail([]);
+        this._displayEnv = null;
         this._live = live;
         return true;
       }
@@ -386,6 +387,7 @@ export class ReplyRenderer {
     const display = holdBackLines(text);
     const key = this._version + "\u0000" + display;
     if (key === this._tailKey) return;
+    if (!display) this._displayEnv = null;
     const { tokens, env } = this._displayParse(display);
     this._showTail(groupsOf(tokens).map((group) => renderTokens(group, env)));
     this._tailKey = key;

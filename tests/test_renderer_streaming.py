@@ -1,0 +1,294 @@
+"""ReplyRenderer: a reply rendered as it streams. It ends as exactly the DOM of rendering the
+whole text at once, finished blocks are never touched again, only the tail is parsed per
+frame, and what a frame shows is not markdown syntax the final render will not show."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness.renderer import corpus
+
+DOCS = corpus()
+
+
+def test_the_corpus_streamed_in_small_deltas_ends_as_the_whole_render(render_page):
+    differing = render_page.evaluate(
+        """(docs) => Object.entries(docs).filter(([name, text]) => {
+            const { box } = window.harness.checks.stream(text, { seed: 3, min: 3, max: 7 });
+            const whole = window.harness.checks.whole(text);
+            const same = box.innerHTML === whole.innerHTML;
+            box.remove(); whole.remove();
+            return !same;
+        }).map(([name]) => name)""",
+        DOCS,
+    )
+    assert len(DOCS) >= 60
+    assert differing == []
+
+
+@pytest.mark.parametrize("first_seed", [1, 1001, 2001])
+def test_random_documents_streamed_end_as_the_whole_render(render_page, first_seed):
+    failures = render_page.evaluate(
+        "(seed) => window.harness.checks.compareRandom(seed, 300, 14)", first_seed
+    )
+    assert failures == []
+
+
+def test_finished_blocks_stay_the_same_nodes_as_the_reply_grows(render_page):
+    kept = render_page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            document.getElementById("out").append(box);
+            const reply = new window.harness.ReplyRenderer(box);
+            reply.append("# Title\\n\\nFirst paragraph.\\n\\n- one\\n- two\\n\\nThird");
+            reply.flush();
+            const heading = box.querySelector("h1"), first = box.querySelector("p");
+            // Something the reader did in a finished block: opened a <details> the page put there.
+            const details = document.createElement("details");
+            details.open = true;
+            first.append(details);
+            const pieces = [" paragraph, longer.", "\\n\\n```js\\nlet a = 1;\\n",
+                            "```\\n\\nLast words."];
+            for (const piece of pieces) {
+                reply.append(piece);
+                reply.flush();
+            }
+            reply.finish();
+            return [box.querySelector("h1") === heading, box.querySelector("p") === first,
+                    details.isConnected && details.open,
+                    box.querySelector("ul").children.length, box.lastElementChild.textContent];
+        }"""
+    )
+    assert kept == [True, True, True, 2, "Last words."]
+
+
+def test_frames_are_coalesced_into_one_render_per_animation_frame(render_page):
+    counted = render_page.evaluate(
+        """async () => {
+            const box = document.createElement("div");
+            document.getElementById("out").append(box);
+            const reply = new window.harness.ReplyRenderer(box);
+            let renders = 0;
+            const render = reply._render.bind(reply);
+            reply._render = (final) => { renders++; render(final); };
+            for (const piece of ["Hello", ", ", "**world", "**", "!"]) reply.append(piece);
+            const before = [renders, box.textContent];
+            const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+            await frame();
+            await frame();
+            return [...before, renders, box.innerHTML, reply.text];
+        }"""
+    )
+    assert counted == [0, "", 1, "<p>Hello, <strong>world</strong>!</p>\n", "Hello, **world**!"]
+
+
+def test_carriage_returns_split_across_deltas_are_one_line_break(render_page):
+    html = render_page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            const reply = new window.harness.ReplyRenderer(box);
+            for (const piece of ["line one\\r", "\\nline two\\r\\n\\r", "\\nnext"]) {
+                reply.append(piece);
+                reply.flush();
+            }
+            reply.finish();
+            return [box.innerHTML, reply.text];
+        }"""
+    )
+    assert html == ["<p>line one\nline two</p>\n<p>next</p>\n", "line one\r\nline two\r\n\r\nnext"]
+
+
+def test_a_reference_defined_at_the_end_links_the_blocks_that_used_it(render_page):
+    shown = render_page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            const reply = new window.harness.ReplyRenderer(box);
+            reply.append("See [the docs] for more.\\n\\nAnother paragraph.\\n\\n");
+            reply.flush();
+            const before = box.querySelector("p").innerHTML;
+            reply.append("[the docs]: https://docs.example\\n");
+            reply.finish();
+            return [before, box.querySelector("p").innerHTML];
+        }"""
+    )
+    assert shown == [
+        "See [the docs] for more.",
+        'See <a href="https://docs.example" target="_blank" rel="noopener noreferrer nofollow">'
+        "the docs</a> for more.",
+    ]
+
+
+def test_footnotes_are_a_section_of_their_own_at_the_end(render_page):
+    shown = render_page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            const reply = new window.harness.ReplyRenderer(box, { docId: "r" });
+            reply.append("A claim[^1] and another[^2].\\n\\nMore text.\\n\\n");
+            reply.append("[^2]: Second source.\\n\\n");
+            reply.flush();
+            const last = () => box.lastElementChild;
+            const notes = () => [...last().querySelectorAll("li")];
+            const sup = box.querySelector("sup")?.textContent;
+            const during = [sup, last().className, notes().length];
+            reply.append("[^1]: First source.\\n");
+            reply.finish();
+            return [during, [...box.querySelectorAll("sup")].map((s) => s.textContent),
+                    last().className, notes().map((li) => li.textContent.trim())];
+        }"""
+    )
+    assert shown == [
+        ["[1]", "footnotes", 1],  # [^1] shows as a reference before its definition arrives
+        ["[1]", "[2]"],
+        "footnotes",
+        ["First source. \u21a9\ufe0e", "Second source. \u21a9\ufe0e"],
+    ]
+
+
+def test_a_footnote_never_defined_ends_as_text(render_page):
+    html = render_page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            const reply = new window.harness.ReplyRenderer(box);
+            reply.append("A claim[^missing].\\n\\nMore.");
+            reply.flush();
+            const during = box.querySelector("sup") !== null;
+            reply.finish();
+            return [during, box.innerHTML];
+        }"""
+    )
+    assert html == [True, "<p>A claim[^missing].</p>\n<p>More.</p>\n"]
+
+
+def test_a_long_list_grows_item_by_item_in_one_list(render_page):
+    grown = render_page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            const reply = new window.harness.ReplyRenderer(box);
+            const items = Array.from({ length: 50 }, (_, i) => `- item ${i} with **bold**`);
+            const text = items.join("\\n");
+            reply.append(text.slice(0, 400));
+            reply.flush();
+            const list = box.querySelector("ul"), first = list.firstElementChild;
+            reply.append(text.slice(400));
+            reply.flush();
+            const live = [box.querySelector("ul") === list, list.firstElementChild === first,
+                          list.children.length];
+            // A blank line inside the last item: the whole list turns loose.
+            reply.append("\\n\\n  continued loose\\n");
+            reply.finish();
+            return [...live, box.querySelectorAll("ul > li > p").length];
+        }"""
+    )
+    assert grown == [True, True, 50, 51]
+
+
+@pytest.mark.parametrize(
+    "name, text, most_parsed, most_highlighted",
+    [
+        (
+            "500-item list",
+            "".join(f"- item {i}: some **words** and `code` here\n" for i in range(500)),
+            600,
+            0,
+        ),
+        (
+            "3,000-line code block",
+            "```python\n"
+            + "".join(f"value_{i} = compute({i})  # step\n" for i in range(3000))
+            + "```\n",
+            600,
+            1500,
+        ),
+        (
+            "400-row table",
+            "| a | b | c |\n|---|---|--:|\n"
+            + "".join(
+                f"| row {i} | some longer text in a table cell | {i} |\n" for i in range(400)
+            ),
+            600,
+            0,
+        ),
+        (
+            "long prose",
+            "".join(
+                f"Paragraph {i} has a few sentences of *text*. " * 4 + "\n\n" for i in range(150)
+            ),
+            2500,
+            0,
+        ),
+    ],
+)
+def test_work_per_frame_does_not_grow_with_the_reply(
+    render_page, name, text, most_parsed, most_highlighted
+):
+    # Only the tail is parsed each frame: a few times a block at most (an item, a row, a
+    # paragraph of ~750 characters, a chunk of code), however long the reply has grown.
+    render_page.evaluate("() => window.harness.checks.countWork()")
+    most = render_page.evaluate("(text) => window.harness.checks.mostWorkPerFrame(text)", text)
+    assert len(text) > 20_000
+    assert most["parsed"] <= most_parsed
+    assert most["highlighted"] <= most_highlighted
+
+
+def test_raw_markdown_syntax_shows_in_at_most_one_frame_in_a_hundred(render_page):
+    # "Raw syntax": checks.js RAW_PATTERNS (**, __, ```, ~~, ](, |---, $$, \\[, [^, `, *, _, $,
+    # \\(, entities) counted in the visible text outside code and math, and paragraphs starting
+    # with a list, quote or heading marker. A frame shows raw syntax when it has more of one
+    # than the final render: the reply so far is a prefix of the final one, so any excess is
+    # syntax the final render turned into formatting.
+    totals = render_page.evaluate(
+        """(docs) => {
+            let frames = 0, raw = 0;
+            for (const [seed, text] of Object.values(docs).entries()) {
+                const result = window.harness.checks.rawSyntaxFrames(text, seed + 1);
+                frames += result.frames;
+                raw += result.raw;
+            }
+            return { frames, raw };
+        }""",
+        DOCS,
+    )
+    assert totals["frames"] > 5000
+    assert totals["raw"] / totals["frames"] <= 0.01
+
+
+@pytest.mark.parametrize(
+    "partial, shown",
+    [
+        ("Some **bold", "<p>Some <strong>bold</strong></p>\n"),
+        ("Some *em and `code", "<p>Some <em>em and <code>code</code></em></p>\n"),
+        ("A [link text](https://exa", "<p>A link text</p>\n"),
+        ("A lone [", "<p>A lone</p>\n"),
+        ("Para\n-", "<p>Para</p>\n"),
+        ("Para\n\n- ", "<p>Para</p>\n"),
+        ("## ", ""),
+        ("| a | b |\n|--", ""),
+        ("Math:\n\n$$\n\\frac{1}{2}", "<p>Math:</p>\n"),
+        ("Cost $5 and $x^", "<p>Cost $5 and</p>\n"),
+        ("~~struck", "<p><del>struck</del></p>\n"),
+        ("```py\nprint(1)\n``", None),
+    ],
+)
+def test_unfinished_syntax_is_closed_or_held_back_in_the_tail(render_page, partial, shown):
+    html = render_page.evaluate(
+        """(text) => {
+            const box = document.createElement("div");
+            const reply = new window.harness.ReplyRenderer(box);
+            reply.append(text);
+            reply.flush();
+            return box.innerHTML;
+        }""",
+        partial,
+    )
+    if shown is None:  # an open fence: the code so far, without the half-typed closing fence
+        assert html.endswith("</code></pre></div>\n")
+        assert (
+            render_page.evaluate(
+                "(html) => { const t = document.createElement('template'); t.innerHTML = html; "
+                "return t.content.querySelector('code').textContent; }",
+                html,
+            )
+            == "print(1)\n"
+        )
+    else:
+        assert html == shown
