@@ -4,6 +4,9 @@ nothing an accessibility checker objects to, in light or dark."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import django
 import pytest
 
 from tests.harness.renderer import Watch
@@ -238,3 +241,63 @@ def test_every_construct_passes_axe_in_light_and_dark(page, scheme):
     page.emulate_media(color_scheme="light")
     assert AXE.exists()
     assert results == []
+
+
+ADMIN_CSS = "/static/admin/css/base.css"
+
+
+def test_content_looks_the_same_inside_the_django_admin(browser, page):
+    # The admin styles h2 as coloured bars inside .module, squares bullets, shrinks code and
+    # uppercases table headers; markdown.css, loaded after it as the admin loads it, wins.
+    base_css = Path(django.__file__).parent / "contrib/admin/static/admin/css/base.css"
+    fresh = browser.new_page()
+    try:
+        fresh.route(
+            "**" + ADMIN_CSS,
+            lambda route: route.fulfill(body=base_css.read_text(), content_type="text/css"),
+        )
+        fresh.goto(page.url)
+        fresh.wait_for_function("window.harnessReady === true")
+        styles = fresh.evaluate(
+            """async (href) => {
+                const link = document.createElement("link");
+                link.rel = "stylesheet";
+                link.href = href;
+                const loaded = new Promise((resolve) => { link.onload = resolve; });
+                document.head.prepend(link);
+                await loaded;
+                const module = document.createElement("div");
+                module.className = "module";
+                const box = document.createElement("div");
+                const bar = document.createElement("h2");  // the admin's own, for comparison
+                module.append(bar, box);
+                document.getElementById("out").append(module);
+                window.harness.renderInto(box, "## Title\\n\\n- one\\n\\n1. two\\n\\n> quote\\n\\n"
+                    + "`code`\\n\\n| Head |\\n|---|\\n| cell |");
+                const style = (selector) => getComputedStyle(box.querySelector(selector));
+                const size = parseFloat(style("p").fontSize);
+                return {
+                    h2: style("h2").backgroundColor,
+                    bullet: style("ul > li").listStyleType,
+                    number: style("ol > li").listStyleType,
+                    quote: parseFloat(style("blockquote").fontSize) / size,
+                    code: parseFloat(style("code").fontSize) / size,
+                    head: style("th").textTransform,
+                    cell: parseFloat(style("td").fontSize) / size,
+                    adminBar: getComputedStyle(bar).backgroundColor,
+                };
+            }""",
+            ADMIN_CSS,
+        )
+    finally:
+        fresh.close()
+    assert styles == {
+        "h2": "rgba(0, 0, 0, 0)",
+        "bullet": "disc",
+        "number": "decimal",
+        "quote": 1,
+        "code": 0.875,
+        "head": "none",
+        "cell": 0.9375,
+        "adminBar": "rgb(65, 118, 144)",  # the admin's CSS did load: its bar colour
+    }
