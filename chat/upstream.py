@@ -23,6 +23,7 @@ from chat.assembler import (
     as_stream_chunk,
     assemble_response,
 )
+from chat.network import AsyncioTransport
 from chat.sse import ServerSentEvent, aiter_sse
 
 log = logging.getLogger(__name__)
@@ -86,18 +87,19 @@ def shared_client() -> httpx.AsyncClient:
     if client is None:
         for old_loop in [old for old in _clients if old.is_closed()]:
             del _clients[old_loop]
+        limits = httpx.Limits(
+            # A connection for every reply this process may write, and as many again for
+            # the title requests that follow them: a reply never queues for a connection.
+            max_connections=2 * settings.CHAT_MAX_REPLIES,
+            max_keepalive_connections=settings.CHAT_MAX_REPLIES,
+        )
         client = httpx.AsyncClient(
+            transport=AsyncioTransport(limits=limits),
             timeout=httpx.Timeout(
                 connect=settings.CHAT_CONNECT_TIMEOUT,
                 read=settings.CHAT_READ_TIMEOUT,
                 write=settings.CHAT_CONNECT_TIMEOUT,
                 pool=settings.CHAT_CONNECT_TIMEOUT,
-            ),
-            # A connection for every reply this process may write, and as many again for
-            # the title requests that follow them: a reply never queues for a connection.
-            limits=httpx.Limits(
-                max_connections=2 * settings.CHAT_MAX_REPLIES,
-                max_keepalive_connections=settings.CHAT_MAX_REPLIES,
             ),
         )
         _clients[loop] = client
