@@ -26,6 +26,25 @@ def test_the_corpus_streamed_in_small_deltas_ends_as_the_whole_render(render_pag
     assert differing == []
 
 
+def test_the_whole_corpus_as_one_long_reply_streams_to_the_whole_render(render_page):
+    # Over a hundred blocks: several groups (groups.js), footnotes and references across them.
+    same = render_page.evaluate(
+        """(text) => {
+            const { box } = window.harness.checks.stream(text, { seed: 8, min: 20, max: 60 });
+            const whole = window.harness.checks.whole(text);
+            return [box.innerHTML === whole.innerHTML, whole.querySelectorAll(".md-group").length];
+        }""",
+        "\n\n".join(DOCS.values()),
+    )
+    assert same[0] is True
+    assert same[1] > 10
+
+
+def test_long_random_documents_stream_to_the_whole_render(render_page):
+    failures = render_page.evaluate("() => window.harness.checks.compareRandom(1, 40, 14, 12)")
+    assert failures == []
+
+
 @pytest.mark.parametrize("first_seed", [1, 1001, 2001])
 def test_random_documents_streamed_end_as_the_whole_render(render_page, first_seed):
     failures = render_page.evaluate(
@@ -56,10 +75,30 @@ def test_finished_blocks_stay_the_same_nodes_as_the_reply_grows(render_page):
             reply.finish();
             return [box.querySelector("h1") === heading, box.querySelector("p") === first,
                     details.isConnected && details.open,
-                    box.querySelector("ul").children.length, box.lastElementChild.textContent];
+                    box.querySelector("ul").children.length,
+                    box.querySelector("p:last-child").textContent];
         }"""
     )
     assert kept == [True, True, True, 2, "Last words."]
+
+
+def test_finished_blocks_come_in_groups_with_the_live_tail_in_the_last(render_page):
+    groups = render_page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            const reply = new window.harness.ReplyRenderer(box);
+            reply.append(Array.from({ length: 70 }, (_, i) => `Paragraph ${i}.`).join("\\n\\n"));
+            reply.append("\\n\\nThe tail **so far");
+            reply.flush();
+            const groups = [...box.children].map((group) => group.children.length);
+            const tail = box.lastElementChild.lastElementChild.innerHTML;
+            reply.finish();
+            return [groups, tail, [...box.children].map((group) => group.children.length)];
+        }"""
+    )
+    # 70 finished paragraphs in groups of 32, the tail after them in the last group; at the
+    # end it is the 71st paragraph, in the same place.
+    assert groups == [[32, 32, 7], "The tail <strong>so far</strong>", [32, 32, 7]]
 
 
 def test_frames_are_coalesced_into_one_render_per_animation_frame(render_page):
@@ -76,7 +115,7 @@ def test_frames_are_coalesced_into_one_render_per_animation_frame(render_page):
             const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
             await frame();
             await frame();
-            return [...before, renders, box.innerHTML, reply.text];
+            return [...before, renders, window.harness.checks.ungrouped(box), reply.text];
         }"""
     )
     assert counted == [0, "", 1, "<p>Hello, <strong>world</strong>!</p>\n", "Hello, **world**!"]
@@ -92,7 +131,7 @@ def test_carriage_returns_split_across_deltas_are_one_line_break(render_page):
                 reply.flush();
             }
             reply.finish();
-            return [box.innerHTML, reply.text];
+            return [window.harness.checks.ungrouped(box), reply.text];
         }"""
     )
     assert html == ["<p>line one\nline two</p>\n<p>next</p>\n", "line one\r\nline two\r\n\r\nnext"]
@@ -153,7 +192,7 @@ def test_a_footnote_never_defined_ends_as_text(render_page):
             reply.flush();
             const during = box.querySelector("sup") !== null;
             reply.finish();
-            return [during, box.innerHTML];
+            return [during, window.harness.checks.ungrouped(box)];
         }"""
     )
     assert html == [True, "<p>A claim[^missing].</p>\n<p>More.</p>\n"]
@@ -276,7 +315,7 @@ def test_unfinished_syntax_is_closed_or_held_back_in_the_tail(render_page, parti
             const reply = new window.harness.ReplyRenderer(box);
             reply.append(text);
             reply.flush();
-            return box.innerHTML;
+            return window.harness.checks.ungrouped(box);
         }""",
         partial,
     )

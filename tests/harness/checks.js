@@ -155,10 +155,11 @@ export function whole(text, docId = "t") {
 }
 
 /** Seeds (and the first difference) where streaming differs from the whole render. */
-export function compareRandom(firstSeed, count, blocks = 12) {
+export function compareRandom(firstSeed, count, blocks = 12, joined = 1) {
   const failures = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
-    const text = randomDocument(seed, blocks);
+    const parts = Array.from({ length: joined }, (_, i) => randomDocument(seed * 31 + i, blocks));
+    const text = joined === 1 ? randomDocument(seed, blocks) : parts.join("\n\n");
     const { box } = stream(text, { seed, min: 1, max: 9 });
     const reference = whole(text);
     if (box.innerHTML !== reference.innerHTML) {
@@ -312,4 +313,14 @@ export function mostWorkPerFrame(text) {
     },
   });
   return most;
+}
+
+/** A reply's HTML as if its blocks were not in groups (groups.js): what the tests compare. */
+export function ungrouped(box) {
+  let html = "";
+  for (const node of box.childNodes) {
+    if (node.nodeType === 1 && node.classList.contains("md-group")) html += node.innerHTML;
+    else html += node.nodeType === 1 ? node.outerHTML : node.textContent;
+  }
+  return html;
 }

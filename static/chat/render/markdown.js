@@ -14,6 +14,7 @@
 import { renderDocumentHtml } from "./parser.js";
 import { sanitizeFragment, sanitizeHtml } from "./sanitize.js";
 import { enhance } from "./enhance.js";
+import { grouped } from "./groups.js";
 
 export { ReplyRenderer } from "./stream.js";
 export { enhance } from "./enhance.js";
@@ -28,5 +29,9 @@ export function renderMarkdown(src, { docId } = {}) {
 export function renderInto(container, src, { docId } = {}) {
   container.classList.add("md");
   const html = renderDocumentHtml(String(src ?? ""), docId || container.id || undefined);
-  container.replaceChildren(enhance(sanitizeFragment(html)));
+  const nodes = [...enhance(sanitizeFragment(html)).childNodes];
+  // Blocks in groups, as a streamed reply has them (groups.js); the footnotes after them.
+  const notes = nodes.findIndex((node) => node.nodeType === 1 && node.matches("section.footnotes"));
+  const blocks = notes === -1 ? nodes : nodes.slice(0, notes);
+  container.replaceChildren(grouped(blocks), ...(notes === -1 ? [] : nodes.slice(notes)));
 }

@@ -25,6 +25,7 @@ import { enhance } from "./enhance.js";
 import { drawDiagrams } from "./diagrams.js";
 import { holdBackLines } from "./tail.js";
 import { CodeChunker, escapeHtml } from "./codeblock.js";
+import { GROUP_SIZE, newGroup } from "./groups.js";
 
 const FOOTNOTE_MARK = /\[\^|\^\[/;
 
@@ -139,6 +140,9 @@ export class ReplyRenderer {
     this._displayEnv = null; // env after the last display parse (for the footnotes section)
     this._notes = [];
     this._notesHtml = "";
+    this._group = null; // the last <div class="md-group">: finished blocks, then the live part
+    this._grouped = 0; // elements finished (or to be) in it
+    this._lastFinished = null; // the last finished node in it: the live part comes after
     this._frame = 0;
     this._finished = false;
     this._newLabels = new Set();
@@ -207,6 +211,10 @@ export class ReplyRenderer {
       else this._renderTail(this._src.slice(this._done));
     }
     this._renderNotes(final);
+    if (final && this._group && !this._group.firstChild) {
+      this._group.remove(); // the tail showed something that turned out to be definitions
+      this._group = null;
+    }
   }
 
   // Finishes what is finished of the unfinished part; returns true if a live list, table or
@@ -267,8 +275,46 @@ export class ReplyRenderer {
     return null;
   }
 
-  _anchor() {
-    return (this._live && this._live.first()) || this._tailFirst() || this._notes[0] || null;
+  // ---------------------------------------------------------------- groups
+
+  _ensureGroup() {
+    if (this._group) return;
+    this._group = newGroup();
+    this.container.insertBefore(this._group, this._notes[0] || null);
+  }
+
+  // A new group: what is live (after the last finished node) moves along to it.
+  _nextGroup() {
+    const old = this._group;
+    this._group = newGroup();
+    this._grouped = 0;
+    this.container.insertBefore(this._group, this._notes[0] || null);
+    if (old) {
+      let node = this._lastFinished ? this._lastFinished.nextSibling : old.firstChild;
+      while (node) {
+        const next = node.nextSibling;
+        this._group.append(node);
+        node = next;
+      }
+    }
+    this._lastFinished = null;
+  }
+
+  /** Places finished nodes (new, or already showing as the tail) after the finished ones. */
+  _placeFinished(nodes) {
+    for (const node of nodes) {
+      if (!this._group || (node.nodeType === 1 && this._grouped >= GROUP_SIZE)) this._nextGroup();
+      if (node.nodeType === 1) this._grouped += 1;
+      const at = this._lastFinished ? this._lastFinished.nextSibling : this._group.firstChild;
+      if (at !== node) this._group.insertBefore(node, at);
+      this._lastFinished = node;
+    }
+  }
+
+  /** Inserts live nodes (not finished yet) into the last group, before `before` or at its end. */
+  _insertLive(nodes, before) {
+    this._ensureGroup();
+    this._group.insertBefore(nodes, before || null);
   }
 
   _fragment(html, live) {
@@ -316,27 +362,22 @@ export class ReplyRenderer {
       for (const node of record.nodes) if (node.nodeType === 1) drawDiagrams(node);
     } else {
       if (shown) removeAll(shown.nodes);
-      const fragment = this._fragment(html, false);
-      record.nodes = [...fragment.childNodes];
-      this.container.insertBefore(fragment, this._anchor());
+      record.nodes = [...this._fragment(html, false).childNodes];
     }
+    this._placeFinished(record.nodes);
     this._blocks.push(record);
   }
 
   _replaceBlock(record, html) {
     record.html = html;
-    const fragment = this._fragment(html, false);
-    const nodes = [...fragment.childNodes];
-    const at = record.nodes[0] || this._nextNode(record);
-    this.container.insertBefore(fragment, at);
+    const nodes = [...this._fragment(html, false).childNodes];
+    const first = record.nodes[0];
+    if (first) {
+      for (const node of nodes) first.parentNode.insertBefore(node, first);
+      if (record.nodes.includes(this._lastFinished)) this._lastFinished = nodes[nodes.length - 1] || first.previousSibling;
+    }
     removeAll(record.nodes);
     record.nodes = nodes;
-  }
-
-  _nextNode(record) {
-    const index = this._blocks.indexOf(record);
-    for (let i = index + 1; i < this._blocks.length; i++) if (this._blocks[i].nodes.length) return this._blocks[i].nodes[0];
-    return this._anchor();
   }
 
   _rerender(record) {
@@ -400,7 +441,7 @@ export class ReplyRenderer {
     let same = 0;
     while (same < old.length && same < htmls.length && old[same].html === htmls[same]) same++;
     if (same === old.length && same === htmls.length) return;
-    let at = this._notes[0] || null;
+    let at = null;
     for (let i = same; i < old.length; i++) {
       if (old[i].nodes.length) {
         at = old[i].nodes[0];
@@ -411,7 +452,7 @@ export class ReplyRenderer {
     for (const html of htmls.slice(same)) {
       const fragment = html ? this._fragment(html, true) : document.createDocumentFragment();
       next.push({ html, nodes: [...fragment.childNodes] });
-      this.container.insertBefore(fragment, at);
+      this._insertLive(fragment, at);
     }
     for (const group of old.slice(same)) removeAll(group.nodes);
     this._tail = next;
@@ -423,7 +464,7 @@ export class ReplyRenderer {
     this._notesHtml = html;
     const fragment = html ? this._fragment(html, !final) : document.createDocumentFragment();
     const nodes = [...fragment.childNodes];
-    this.container.insertBefore(fragment, this._notes[0] || null);
+    this.container.append(fragment);
     removeAll(this._notes);
     this._notes = nodes;
   }
@@ -531,8 +572,7 @@ class ListLive {
       this.list = list.cloneNode(false);
       this.list.append(document.createTextNode("\n"));
       this.nodes = [this.list, document.createTextNode("\n")];
-      const at = this.extra[0] || this.r._tailFirst() || this.r._notes[0] || null;
-      for (const node of this.nodes) this.r.container.insertBefore(node, at);
+      this.r._placeFinished(this.nodes); // the list is finished to be, in place
     } else if (list.classList.length) {
       for (const name of list.classList) this.list.classList.add(name);
     }
@@ -592,7 +632,7 @@ class ListLive {
       this.extraHtml = extra;
       const fragment = extra ? r._fragment(extra, true) : document.createDocumentFragment();
       const nodes = [...fragment.childNodes];
-      r.container.insertBefore(fragment, this.extra[0] || r._tailFirst() || r._notes[0] || null);
+      r._insertLive(fragment, this.extra[0] || r._tailFirst());
       removeAll(this.extra);
       this.extra = nodes;
     }
@@ -669,7 +709,7 @@ class TableLive {
     // references must not be counted again for every row.
     const columns = this.table ? this.table.querySelectorAll("thead th").length : 0;
     this.rowHead = "|" + " h |".repeat(columns) + "\n" + this.head.split("\n")[1] + "\n";
-    r.container.insertBefore(fragment, r._tailFirst() || r._notes[0] || null);
+    r._placeFinished(this.nodes);
   }
 
   _addRow(line) {
@@ -718,7 +758,7 @@ class FenceLive {
     this.previewHtml = "";
     this.partial = document.createTextNode("");
     this.code.append(this.partial);
-    renderer.container.insertBefore(fragment, renderer._tailFirst() || renderer._notes[0] || null);
+    renderer._placeFinished(this.nodes);
     this.cands = null;
     this.fn = false;
   }
