@@ -45,6 +45,39 @@ def test_long_random_documents_stream_to_the_whole_render(render_page):
     assert failures == []
 
 
+def test_frames_that_run_out_of_budget_still_end_as_the_whole_render(render_page):
+    # A budget of 0 ms: every frame finishes one block (or item, row, chunk) and leaves the
+    # rest to the next, the most a frame can be cut short.
+    failures = render_page.evaluate("() => window.harness.checks.compareRandom(500, 60, 14, 4, 0)")
+    assert failures == []
+
+
+def test_a_reply_that_arrives_at_once_renders_over_several_frames(render_page):
+    frames = render_page.evaluate(
+        """async (text) => {
+            const box = document.createElement("div");
+            document.getElementById("out").append(box);
+            const reply = new window.harness.ReplyRenderer(box, { docId: "t" });
+            let renders = 0;
+            const render = reply._render.bind(reply);
+            reply._render = (final) => { renders++; render(final); };
+            reply.append(text);  // the snapshot after a reconnect: everything so far at once
+            const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+            for (let i = 0; i < 500 && (renders === 0 || reply._more); i++) await frame();
+            await frame();
+            const rendered = box.textContent.length;
+            reply.finish();
+            const whole = window.harness.checks.whole(text);
+            const { ungrouped } = window.harness.checks;
+            return [renders, rendered > 0.9 * whole.textContent.length,
+                    ungrouped(box) === ungrouped(whole)];
+        }""",
+        "\n\n".join(DOCS.values()),
+    )
+    assert frames[0] > 3
+    assert frames[1:] == [True, True]
+
+
 @pytest.mark.parametrize("first_seed", [1, 1001, 2001])
 def test_random_documents_streamed_end_as_the_whole_render(render_page, first_seed):
     failures = render_page.evaluate(

@@ -132,17 +132,28 @@ export function deltas(text, seed, min = 3, max = 7) {
   return out;
 }
 
-/** Streams `text` into a new container, one frame per delta, calling onFrame after each. */
-export function stream(text, { seed = 1, min = 3, max = 7, docId = "t", onFrame } = {}) {
+/**
+ * Streams `text` into a new container, one frame per delta, calling onFrame after each.
+ * With `budget` (ms), a frame renders only as much as the renderer's frame budget allows,
+ * as frames do in the page, and the rest waits for the next deltas' frames.
+ */
+export function stream(text, { seed = 1, min = 3, max = 7, docId = "t", onFrame, budget } = {}) {
   const box = document.createElement("div");
   document.getElementById("out").append(box);
   const reply = new ReplyRenderer(box, { docId });
-  for (const delta of deltas(text, seed, min, max)) {
-    reply.append(delta);
-    reply.flush();
-    if (onFrame) onFrame(box, reply);
+  const saved = ReplyRenderer.FRAME_BUDGET_MS;
+  if (budget !== undefined) ReplyRenderer.FRAME_BUDGET_MS = budget;
+  try {
+    for (const delta of deltas(text, seed, min, max)) {
+      reply.append(delta);
+      if (budget === undefined) reply.flush();
+      else reply._render(false);
+      if (onFrame) onFrame(box, reply);
+    }
+    reply.finish();
+  } finally {
+    ReplyRenderer.FRAME_BUDGET_MS = saved;
   }
-  reply.finish();
   return { box, reply };
 }
 
@@ -155,12 +166,12 @@ export function whole(text, docId = "t") {
 }
 
 /** Seeds (and the first difference) where streaming differs from the whole render. */
-export function compareRandom(firstSeed, count, blocks = 12, joined = 1) {
+export function compareRandom(firstSeed, count, blocks = 12, joined = 1, budget = undefined) {
   const failures = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const parts = Array.from({ length: joined }, (_, i) => randomDocument(seed * 31 + i, blocks));
     const text = joined === 1 ? randomDocument(seed, blocks) : parts.join("\n\n");
-    const { box } = stream(text, { seed, min: 1, max: 9 });
+    const { box } = stream(text, { seed, min: 1, max: 9, budget });
     const reference = whole(text);
     if (box.innerHTML !== reference.innerHTML) {
       let at = 0;

@@ -4,7 +4,7 @@
 //   reply.append(text);   // each frame's new text; rendering waits for the next animation frame
 //   reply.finish();       // the reply ended: render what is left now, final
 //   reply.text;           // everything appended so far, as given (for the protocol's offsets)
-//   reply.flush();        // render pending text now instead of on the next frame (tests)
+//   reply.flush();        // render all pending text now, not over the next frames (tests)
 //
 // A saved message is `append(content)` then `finish()`: the same DOM as renderInto(), so
 // history and live replies share this one code path.
@@ -28,6 +28,10 @@ import { CodeChunker, escapeHtml } from "./codeblock.js";
 import { GROUP_SIZE, newGroup } from "./groups.js";
 
 const FOOTNOTE_MARK = /\[\^|\^\[/;
+
+// A frame finishes blocks (items, rows, lines) until it has spent FRAME_BUDGET_MS, and
+// leaves the rest to the next frames: a reply that arrives all at once (the snapshot after
+// a reconnect) renders over a few frames instead of in one long one.
 
 // ------------------------------------------------------------------ helpers
 
@@ -148,6 +152,9 @@ export class ReplyRenderer {
     this._newLabels = new Set();
     this._footnotesChanged = false;
     this._rerenderLive = false;
+    this._queue = []; // finished segments not rendered yet: [from, to) in _src
+    this._frameStart = 0;
+    this._more = false; // the budget ran out: render again next frame
   }
 
   get text() {
@@ -161,19 +168,29 @@ export class ReplyRenderer {
     if (this._cr && add[0] === "\n") add = add.slice(1);
     this._cr = text.endsWith("\r");
     this._src += add.replace(/\r\n?/g, "\n").replace(/\u0000/g, "\uFFFD");
-    if (!this._frame) {
-      this._frame = requestAnimationFrame(() => {
-        this._frame = 0;
-        this._render(false);
-      });
-    }
+    this._schedule();
+  }
+
+  _schedule() {
+    if (this._frame) return;
+    this._frame = requestAnimationFrame(() => {
+      this._frame = 0;
+      this._render(false);
+    });
+  }
+
+  _overBudget() {
+    return performance.now() - this._frameStart > ReplyRenderer.FRAME_BUDGET_MS;
   }
 
   flush() {
     if (this._finished) return;
     if (this._frame) cancelAnimationFrame(this._frame);
     this._frame = 0;
-    this._render(false);
+    do this._render(false);
+    while (this._more);
+    if (this._frame) cancelAnimationFrame(this._frame);
+    this._frame = 0;
   }
 
   finish() {
@@ -188,6 +205,8 @@ export class ReplyRenderer {
 
   _render(final) {
     this._final = final;
+    this._frameStart = performance.now();
+    this._more = false;
     for (let guard = 0; guard < 100000; guard++) {
       if (this._live) {
         const end = this._live.update(final);
@@ -215,11 +234,14 @@ export class ReplyRenderer {
       this._group.remove(); // the tail showed something that turned out to be definitions
       this._group = null;
     }
+    if (this._more && !final) this._schedule();
   }
 
   // Finishes what is finished of the unfinished part; returns true if a live list, table or
   // code block took over the rest.
   _step(final) {
+    // Segments an earlier frame found finished come first; then what is left is read again.
+    if (this._queue.length) return this._drain(final);
     const rest = this._src.slice(this._done);
     const complete = final ? rest : rest.slice(0, rest.lastIndexOf("\n") + 1);
     const blocks = complete ? topBlocks(complete) : [];
@@ -230,11 +252,14 @@ export class ReplyRenderer {
     for (let k = 0; k < finished; k++) {
       const from = k === 0 ? 0 : offsets[blocks[k].start];
       const to = k + 1 < blocks.length ? offsets[blocks[k + 1].start] : complete.length;
-      this._finishSegment(rest.slice(from, to));
+      this._queue.push([this._done + from, this._done + to]);
     }
     // The unfinished part starts where its block does (not at blank lines before it).
-    if (finished < blocks.length) this._done += offsets[blocks[finished].start];
-    else if (finished) this._done += complete.length;
+    let unfinished = this._done;
+    if (finished < blocks.length) unfinished += offsets[blocks[finished].start];
+    else if (finished) unfinished += complete.length;
+    if (!this._drain(final)) return false;
+    this._done = unfinished;
     if (final) {
       this._showTail([]);
       this._displayEnv = null;
@@ -251,6 +276,22 @@ export class ReplyRenderer {
     }
     this._renderTail(this._src.slice(this._done));
     return false;
+  }
+
+  /** Finishes queued segments, within the frame's budget; false if some are left. */
+  _drain(final) {
+    let first = true;
+    while (this._queue.length) {
+      if (!final && !first && this._overBudget()) {
+        this._more = true;
+        return false;
+      }
+      const [from, to] = this._queue.shift();
+      this._finishSegment(this._src.slice(from, to));
+      this._done = to;
+      first = false;
+    }
+    return true;
   }
 
   _liveFor(block, lines) {
@@ -470,6 +511,8 @@ export class ReplyRenderer {
   }
 }
 
+ReplyRenderer.FRAME_BUDGET_MS = 3;
+
 // ------------------------------------------------------------------ a growing list
 
 class ListLive {
@@ -534,6 +577,11 @@ class ListLive {
       const offsets = lineOffsets(complete);
       const done = ended ? items.length : items.length - 1;
       for (let k = 0; k < done; k++) {
+        if (!final && k > 0 && r._overBudget()) {
+          this.itemStart += offsets[items[k]]; // the rest next frame
+          r._more = true;
+          return null;
+        }
         const to = k + 1 < items.length ? offsets[items[k + 1]] : blocks.length > 1 ? offsets[blocks[1].start] : complete.length;
         this._finishItem(complete.slice(offsets[items[k]], to));
       }
@@ -680,6 +728,11 @@ class TableLive {
     const offsets = lineOffsets(complete);
     const lineCount = offsets.length - (complete.endsWith("\n") ? 1 : 0);
     for (let k = 0; k < rows; k++) {
+      if (!final && k > 0 && this.r._overBudget()) {
+        this.rowStart += offsets[k]; // the rest next frame
+        this.r._more = true;
+        return null;
+      }
       const line = complete.slice(offsets[k], offsets[k + 1] ?? complete.length);
       if (this.table) this._addRow(line);
       else this._build(line);
@@ -794,13 +847,18 @@ class FenceLive {
       const line = src.slice(pos, newline);
       if (isFenceCloser(line, this.marker)) return this._close(newline + 1);
       const chunk = this.chunker.push(line + "\n");
+      pos = newline + 1;
       if (chunk !== null) {
         this._append(chunk);
         removeAll(this.preview);
         this.preview = [];
         this.previewHtml = "";
+        if (!final && this.r._overBudget()) {
+          this.pos = pos; // the rest next frame
+          this.r._more = true;
+          return null;
+        }
       }
-      pos = newline + 1;
     }
     if (pos !== this.pos) {
       // The line being written moved down: show it as a new node, not as one that shifted.
