@@ -2,6 +2,7 @@
 page as JSON (json_script: inert text) and rendered in the browser by the chat page's own
 renderer and stylesheet, so staff see exactly what the user saw, just as safely."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, IntegerField, Sum
 from django.db.models.fields.json import KeyTextTransform
@@ -35,14 +36,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return super().media + TRANSCRIPT_MEDIA
 
 
-def transcript_html(system_prompt: str, messages: list[dict], element_id: str) -> str:
-    return render_to_string(
-        "admin/chat/transcript.html",
-        {
-            "data": {"systemPrompt": system_prompt, "messages": messages},
-            "element_id": element_id,
-        },
-    )
+def transcript_html(
+    conversation: Conversation | None, messages: list[dict], element_id: str
+) -> str:
+    """The transcript as data for admin-transcript.js, with the system prompt the model was
+    given (the conversation's own, or the site's default)."""
+    own = conversation.system_prompt if conversation is not None else ""
+    data = {
+        "systemPrompt": own or (settings.CHAT_SYSTEM_PROMPT if conversation is not None else ""),
+        "systemPromptIsDefault": not own,
+        "messages": messages,
+    }
+    return render_to_string("admin/chat/transcript.html", {"data": data, "element_id": element_id})
 
 
 def admin_dict(message: Message, results: dict[str, Message] | None = None) -> dict:
@@ -91,7 +96,7 @@ class ConversationAdmin(ReadOnlyAdmin):
         results = {m.tool_call_id: m for m in rows if m.role == Message.Role.TOOL}
         # A tool's result is shown inside the block of the call that asked for it.
         messages = [admin_dict(m, results) for m in rows if m.role != Message.Role.TOOL]
-        return transcript_html(obj.system_prompt, messages, f"transcript-{obj.pk}")
+        return transcript_html(obj, messages, f"transcript-{obj.pk}")
 
 
 @admin.register(Message)
@@ -114,4 +119,4 @@ class MessageAdmin(ReadOnlyAdmin):
             ids = [call.get("id") for call in obj.tool_calls]
             tools = obj.conversation.messages.filter(role=Message.Role.TOOL, tool_call_id__in=ids)
             results = {m.tool_call_id: m for m in tools}
-        return transcript_html("", [admin_dict(obj, results)], f"message-{obj.pk}")
+        return transcript_html(None, [admin_dict(obj, results)], f"message-{obj.pk}")

@@ -78,7 +78,10 @@ def test_the_transcript_is_read_only_data_with_the_system_prompt(client, staff, 
     page = response.content.decode()
     assert response.status_code == 200
     data = transcript_data(page, f"transcript-{conversation.pk}")
-    assert data["systemPrompt"] == "Answer like a physicist."
+    assert (data["systemPrompt"], data["systemPromptIsDefault"]) == (
+        "Answer like a physicist.",
+        False,
+    )
     user, reply = data["messages"]
     assert user["content"] == "How do rockets fly?"
     assert reply["content"].startswith("**Thrust.** </script>")
@@ -92,6 +95,18 @@ def test_the_transcript_is_read_only_data_with_the_system_prompt(client, staff, 
     assert "<script>alert(1)" not in page and "<img" not in page
     assert '<script src="/static/chat/admin-transcript.js" type="module">' in page
     assert 'name="title"' not in page  # no editable form fields
+
+
+def test_a_conversation_without_its_own_prompt_shows_the_site_default(
+    client, staff, conversation, settings
+):
+    settings.CHAT_SYSTEM_PROMPT = "Be helpful."
+    conversation.system_prompt = ""
+    conversation.save()
+    client.force_login(staff)
+    page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
+    data = transcript_data(page, f"transcript-{conversation.pk}")
+    assert (data["systemPrompt"], data["systemPromptIsDefault"]) == ("Be helpful.", True)
 
 
 def test_the_message_admin_lists_and_filters(client, staff, conversation):

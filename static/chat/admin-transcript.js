@@ -1,5 +1,5 @@
 // Transcripts in the admin (chat/admin.py): each .chat-transcript[data-transcript=ID] shows
-// the json_script #ID ({systemPrompt, messages}) the way the user saw it, rendered by the
+// the json_script #ID ({systemPrompt, systemPromptIsDefault, messages}) the way the user saw it, rendered by the
 // chat page's own renderer and tool-call blocks, with what staff also want to know: status,
 // time, model, finish reason and tokens. Everything but the renderer's output is text.
 
@@ -77,10 +77,13 @@ function turn(root, m) {
 function show(root) {
   const source = document.getElementById(root.dataset.transcript);
   if (!source) return;
-  const { systemPrompt, messages } = JSON.parse(source.textContent);
+  const { systemPrompt, systemPromptIsDefault, messages } = JSON.parse(source.textContent);
   const parts = [];
   if (systemPrompt) {
     const system = cloneTemplate("transcript-system", root);
+    if (systemPromptIsDefault) {
+      system.querySelector(".turn-head").textContent = "System prompt (the site's default)";
+    }
     system.querySelector(".turn-text").textContent = systemPrompt;
     parts.push(system);
   }
