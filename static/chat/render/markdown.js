@@ -20,6 +20,29 @@ export { ReplyRenderer } from "./stream.js";
 export { enhance } from "./enhance.js";
 export { diagramsSettled } from "./diagrams.js";
 
+// A first render costs more (the JavaScript engine has not compiled the renderer yet,
+// highlight.js compiles a language's grammar on first use, Temml builds its tables): do it
+// once while the page is idle, so the first reply a page streams starts at full speed.
+const WARM_UP = [
+  "# Warm up\n\nA **paragraph** with *emphasis*, `code`, a [link](https://example.com), $x^2$ and a note[^1].",
+  "- a list\n- [ ] a task\n\n1. numbered\n\n> a quote\n\n| a | b |\n|---|--:|\n| 1 | 2 |",
+  ...["python", "javascript", "typescript", "bash", "json", "html", "css", "sql", "java", "go", "rust", "c", "cpp", "yaml"]
+    .map((lang) => "```" + lang + "\nx = 1 # c\n```"),
+  "$$\n\\frac{1}{2}\n$$\n\n[^1]: The note.",
+].join("\n\n");
+
+function warmUp() {
+  try {
+    renderMarkdown(WARM_UP);
+  } catch {
+    // Only a head start: a failure here shows (and is reported) when it renders for real.
+  }
+}
+
+if (typeof window !== "undefined") {
+  (window.requestIdleCallback || ((run) => setTimeout(run, 200)))(warmUp);
+}
+
 /** Sanitised HTML for a whole markdown document. */
 export function renderMarkdown(src, { docId } = {}) {
   return sanitizeHtml(renderDocumentHtml(String(src ?? ""), docId));
