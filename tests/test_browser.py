@@ -23,6 +23,19 @@ CODE_REPLY = (
 )
 
 
+# Ten columns of long words: wider than any column it is shown in.
+WIDE_TABLE = (
+    "| "
+    + " | ".join(f"Column number {i}" for i in range(10))
+    + " |\n"
+    + "|---" * 10
+    + "|\n"
+    + "| "
+    + " | ".join(f"a-rather-long-value-{i}" for i in range(10))
+    + " |\n"
+)
+
+
 def pieces(text: str, size: int = 6) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
@@ -175,7 +188,7 @@ def test_an_upstream_error_is_shown_in_plain_words_with_retry(page, site, live_u
 def test_staff_see_the_rendered_transcript_in_the_admin(page, site, live_upstream):
     live_upstream.queue(
         tool_call_reply(("call_1", "calculator", ['{"expression": "2+2"}']), text="Checking."),
-        text_reply(["**Admin** ", "can ", "see ", "this."]),
+        text_reply(["**Admin** ", "can ", "see ", "this.\n\n", WIDE_TABLE]),
     )
     log_in(page, site)
     page.click("#settings-btn")
@@ -207,6 +220,15 @@ def test_staff_see_the_rendered_transcript_in_the_admin(page, site, live_upstrea
     block = turns.nth(1).locator("details.tool-call.is-done[open]")
     assert block.locator(".tool-name").inner_text() == "calculator"
     assert '"expression": "2+2"' in block.inner_text() and '"result": 4' in block.inner_text()
+    # A wide table scrolls inside the transcript; the admin's page does not grow sideways.
+    assert page.evaluate(
+        """() => {
+            const shown = document.querySelector(".field-transcript").getBoundingClientRect();
+            const transcript = document.querySelector(".chat-transcript").getBoundingClientRect();
+            return transcript.right <= shown.right && shown.right <= window.innerWidth;
+        }"""
+    ), "the transcript is wider than its place in the page"
+    assert turns.nth(2).locator(".table-wrap table").count() == 1
     assert page.errors == []
 
 
