@@ -102,6 +102,37 @@ md.renderer.rules.fence = (tokens, idx) => {
 md.renderer.rules.math_inline = (tokens, idx) => renderMath(tokens[idx].content, false, tokens[idx].markup);
 md.renderer.rules.math_block = (tokens, idx) => renderMath(tokens[idx].content, true, tokens[idx].markup) + "\n";
 
+// \(\) with nothing inside is two escaped parentheses, not an empty formula.
+const bracketInline = md.inline.ruler.__rules__.find((rule) => rule.name === "math_inline_bracket").fn;
+md.inline.ruler.at("math_inline_bracket", (state, silent) => {
+  if (/^\\\(\s*\\\)/.test(state.src.slice(state.pos, state.pos + 64))) return false;
+  return bracketInline(state, silent);
+});
+
+// A line starting with \[ interrupts a paragraph only if a \] closes it: the plugin says
+// yes before it looks (when markdown-it asks in silent mode), and the paragraph is split.
+const bracketBlock = md.block.ruler.__rules__.find((rule) => rule.name === "math_block_bracket");
+const bracketBlockRule = bracketBlock.fn;
+md.block.ruler.at(
+  "math_block_bracket",
+  (state, startLine, endLine, silent) => {
+    if (silent && !closesBracketMath(state, startLine, endLine)) return false;
+    return bracketBlockRule(state, startLine, endLine, silent);
+  },
+  { alt: [...bracketBlock.alt] },
+);
+
+function closesBracketMath(state, startLine, endLine) {
+  for (let line = startLine; line < endLine; line++) {
+    const start = state.bMarks[line] + state.tShift[line];
+    const end = state.eMarks[line];
+    if (line > startLine && start < end && state.sCount[line] < state.blkIndent) return false;
+    const text = state.src.slice(start, end).trimEnd();
+    if (text.endsWith("\\]") && (line > startLine || text.length >= 4)) return true;
+  }
+  return false;
+}
+
 // ------------------------------------------------------------------ tables and task lists
 
 // markdown-it aligns cells with style="text-align:…", which the CSP refuses: use align=.
