@@ -52,6 +52,39 @@ def test_frames_that_run_out_of_budget_still_end_as_the_whole_render(render_page
     assert failures == []
 
 
+def test_a_tail_that_is_slow_to_render_is_shown_less_often_and_ends_complete(render_page):
+    shown = render_page.evaluate(
+        """async () => {
+            const { ReplyRenderer } = window.harness;
+            const box = document.createElement("div");
+            const reply = new ReplyRenderer(box);
+            let displays = 0;
+            const show = reply._showTail.bind(reply);
+            reply._showTail = (htmls) => { displays++; show(htmls); };
+            reply._tailCost = 50;  // as if the last display of the tail took 50 ms
+            reply._tailAt = performance.now();
+            for (const piece of ["A paragraph", " that grows", " and grows."]) {
+                reply.append(piece);
+                reply._render(false);  // frames soon after: the display waits
+            }
+            const text = () => box.textContent.trim();
+            const waited = [displays, text()];
+            await new Promise((resolve) => setTimeout(resolve, 210));
+            reply._render(false);  // 4 x 50 ms later: shown again
+            const later = [displays, text()];
+            reply.finish();
+            return [...waited, ...later, text()];
+        }"""
+    )
+    assert shown == [
+        0,
+        "",
+        1,
+        "A paragraph that grows and grows.",
+        "A paragraph that grows and grows.",
+    ]
+
+
 def test_a_reply_that_arrives_at_once_renders_over_several_frames(render_page):
     frames = render_page.evaluate(
         """async (text) => {

@@ -102,9 +102,14 @@ md.renderer.rules.fence = (tokens, idx) => {
 md.renderer.rules.math_inline = (tokens, idx) => renderMath(tokens[idx].content, false, tokens[idx].markup);
 md.renderer.rules.math_block = (tokens, idx) => renderMath(tokens[idx].content, true, tokens[idx].markup) + "\n";
 
-// \(\) with nothing inside is two escaped parentheses, not an empty formula.
+// \(\) with nothing inside is two escaped parentheses, not an empty formula. And a \( after
+// the last \) of the text cannot close: the plugin would search the rest of the text for
+// each such \( (quadratic in a paragraph of them).
 const bracketInline = md.inline.ruler.__rules__.find((rule) => rule.name === "math_inline_bracket").fn;
 md.inline.ruler.at("math_inline_bracket", (state, silent) => {
+  if (state.src.charCodeAt(state.pos) !== 0x5c || state.src.charCodeAt(state.pos + 1) !== 0x28) return false;
+  state.lastMathClose ??= state.src.lastIndexOf("\\)");
+  if (state.pos > state.lastMathClose) return false;
   if (/^\\\(\s*\\\)/.test(state.src.slice(state.pos, state.pos + 64))) return false;
   return bracketInline(state, silent);
 });

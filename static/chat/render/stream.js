@@ -153,6 +153,10 @@ export class ReplyRenderer {
     this._footnotesChanged = false;
     this._rerenderLive = false;
     this._queue = []; // finished segments not rendered yet: [from, to) in _src
+    this._tailCost = 0; // how long the last display of the live part took, and when
+    this._tailAt = 0;
+    this._deferred = false;
+    this._flushing = false;
     this._frameStart = 0;
     this._more = false; // the budget ran out: render again next frame
   }
@@ -187,8 +191,10 @@ export class ReplyRenderer {
     if (this._finished) return;
     if (this._frame) cancelAnimationFrame(this._frame);
     this._frame = 0;
+    this._flushing = true;
     do this._render(false);
     while (this._more);
+    this._flushing = false;
     if (this._frame) cancelAnimationFrame(this._frame);
     this._frame = 0;
   }
@@ -207,6 +213,7 @@ export class ReplyRenderer {
     this._final = final;
     this._frameStart = performance.now();
     this._more = false;
+    this._deferred = false; // the live part's display was put off (see _throttled)
     for (let guard = 0; guard < 100000; guard++) {
       if (this._live) {
         const end = this._live.update(final);
@@ -234,7 +241,7 @@ export class ReplyRenderer {
       this._group.remove(); // the tail showed something that turned out to be definitions
       this._group = null;
     }
-    if (this._more && !final) this._schedule();
+    if ((this._more || this._deferred) && !final) this._schedule();
   }
 
   // Finishes what is finished of the unfinished part; returns true if a live list, table or
@@ -465,13 +472,32 @@ export class ReplyRenderer {
     return { tokens, env };
   }
 
+  // A tail that costs more than a frame's budget to render (a very long paragraph, or text
+  // that makes markdown-it work hard) is shown again only after 4 times that long: the page
+  // stays responsive, and the tail updates a few times a second instead of every frame.
+  _throttled() {
+    if (this._final || this._flushing || this._tailCost <= ReplyRenderer.FRAME_BUDGET_MS) return false;
+    if (performance.now() - this._tailAt >= 4 * this._tailCost) return false;
+    this._deferred = true;
+    return true;
+  }
+
+  _timed(render) {
+    const began = performance.now();
+    render();
+    this._tailAt = began;
+    this._tailCost = performance.now() - began;
+  }
+
   _renderTail(text) {
     const display = holdBackLines(text);
     const key = this._version + "\u0000" + display;
-    if (key === this._tailKey) return;
+    if (key === this._tailKey || this._throttled()) return;
     if (!display) this._displayEnv = null;
-    const { tokens, env } = this._displayParse(display);
-    this._showTail(groupsOf(tokens).map((group) => renderTokens(group, env)));
+    this._timed(() => {
+      const { tokens, env } = this._displayParse(display);
+      this._showTail(groupsOf(tokens).map((group) => renderTokens(group, env)));
+    });
     this._tailKey = key;
   }
 
@@ -665,9 +691,11 @@ class ListLive {
     const r = this.r;
     const display = holdBackLines(text);
     const key = `${r._version}\u0000${this.loose}\u0000${display}`;
-    if (key === this.key) return;
+    if (key === this.key || r._throttled()) return;
     this.key = key;
-    const { html, extra } = this._render(display, true);
+    let html;
+    let extra;
+    r._timed(() => ({ html, extra } = this._render(display, true)));
     if (html !== this.liveHtml) {
       this.liveHtml = html;
       const list = html ? this._listOf(html, true) : null;

@@ -191,7 +191,9 @@ function nextDollar(s, from) {
  */
 export function closeInline(s) {
   // A trailing odd backslash, partial entity or autolink: not shown until it is complete.
-  s = s.replace(/(^|[^\\])((?:\\\\)*)\\$/, "$1$2");
+  let slashes = 0;
+  while (s[s.length - 1 - slashes] === "\\") slashes++;
+  if (slashes % 2 === 1) s = s.slice(0, -1);
   s = s.replace(/&#?[A-Za-z0-9]{0,31}$/, "");
   const n0 = s.length;
   const stack = []; // open emphasis: {ch, len}
@@ -389,12 +391,17 @@ export function closeInline(s) {
   }
 
   let out = "";
-  const head = code ? code.pos : cut;
-  for (let p = 0; p < Math.min(head, cut); p++) if (!removed.has(p)) out += s[p];
+  const head = Math.min(code ? code.pos : cut, cut);
+  let from = 0;
+  for (const p of [...removed].filter((q) => q < head).sort((a, b) => a - b)) {
+    out += s.slice(from, p);
+    from = p + 1;
+  }
+  out += s.slice(from, head);
 
   if (trailing && trailing.pos < cut) {
     // A run at the very end: keep it only if it exactly closes the innermost opener.
-    out = out.slice(0, out.length - (head - trailing.pos));
+    out = out.slice(0, out.length - (n0 - trailing.pos));
     const top = stack[stack.length - 1];
     if (trailing.right && top && top.ch === trailing.ch && top.len === trailing.len && !SPACE.test(out.slice(-1))) {
       out += trailing.ch.repeat(trailing.len);
@@ -407,11 +414,11 @@ export function closeInline(s) {
     const ticks = "`".repeat(code.len);
     out += ticks + body + ticks;
   } else {
-    out = out.replace(/\s+$/, "");
+    out = out.trimEnd();
     // An opener with nothing after it yet ("- **" of "- **`code`**"): not shown.
     const at = (pos) => pos - [...removed].filter((p) => p < pos).length;
     while (stack.length && at(stack[stack.length - 1].pos) + stack[stack.length - 1].len >= out.length) {
-      out = out.slice(0, at(stack.pop().pos)).replace(/\s+$/, "");
+      out = out.slice(0, at(stack.pop().pos)).trimEnd();
     }
   }
   for (let j = stack.length - 1; j >= 0; j--) out += stack[j].ch.repeat(stack[j].len);
