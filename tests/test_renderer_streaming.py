@@ -111,6 +111,34 @@ def test_a_reply_that_arrives_at_once_renders_over_several_frames(render_page):
     assert frames[1:] == [True, True]
 
 
+TRICKY = [
+    "| a |\n|---|\n| b |\n\\[\nx\n\\]\n",  # a row that turns out to start display math
+    "Para\n\\[\nfoo\n\nNext\n\\]\n\nEnd",  # \\[ ... \\] around a blank line and a paragraph
+    "Para\n\\[\nnever closed\n\nEnd",
+    "Title\n---\nText\n===\n",  # setext headings underlined a line later
+    '[a]: /url\n"title on the next line"\n\n[a]',
+    "Note[^n] first.\n\n[^n]: Defined\n    over two lines.\n\nMore[^n].",
+    "- a\n- b\n\n- c, now the list is loose\n",
+    "1. step\n   ```sh\n   run it\n   ```\n2. next\n",
+    "> quote\nlazy line\n> back\n\nafter",
+    "```\nunclosed fence to the end\n\n# not a heading",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+@pytest.mark.parametrize("budget", [None, 0])
+def test_tricky_documents_streamed_char_by_char_end_as_the_whole_render(render_page, text, budget):
+    same = render_page.evaluate(
+        """([text, budget]) => {
+            const { stream, whole } = window.harness.checks;
+            const options = { min: 1, max: 1, ...(budget === null ? {} : { budget }) };
+            return stream(text, options).box.innerHTML === whole(text).innerHTML;
+        }""",
+        [text, budget],
+    )
+    assert same is True
+
+
 @pytest.mark.parametrize("first_seed", [1, 1001, 2001])
 def test_random_documents_streamed_end_as_the_whole_render(render_page, first_seed):
     failures = render_page.evaluate(

@@ -71,6 +71,29 @@ function isClosed(block, lines) {
   return false;
 }
 
+// A top-level line starting with \[ is display math once a later line ends with \], however
+// far below (blank lines and other blocks included): until then nothing from it on is
+// finished. The line index, or -1.
+function openBracketMath(lines) {
+  let lastCloser = -1;
+  lines.forEach((line, i) => {
+    if (line.trimEnd().endsWith("\\]")) lastCloser = i;
+  });
+  let fence = null;
+  for (let i = 0; i < lines.length; i++) {
+    const mark = /^ {0,3}(`{3,}|~{3,})(.*)$/.exec(lines[i]);
+    if (mark) {
+      if (!fence) fence = mark[1];
+      else if (mark[1][0] === fence[0] && mark[1].length >= fence.length && !mark[2].trim()) fence = null;
+      continue;
+    }
+    if (fence || !/^ {0,3}\\\[/.test(lines[i])) continue;
+    const text = lines[i].trimEnd();
+    if (i > lastCloser || (i === lastCloser && text.replace(/^ */, "").length < 4)) return i;
+  }
+  return -1;
+}
+
 function unhideParagraphs(tokens, level) {
   for (const token of tokens) {
     if ((token.type === "paragraph_open" || token.type === "paragraph_close") && token.level === level) {
@@ -256,6 +279,11 @@ export class ReplyRenderer {
     const lines = blocks.length ? complete.split("\n") : [];
     let finished = final ? blocks.length : Math.max(0, blocks.length - 1);
     if (!final && blocks.length && isClosed(blocks[blocks.length - 1], lines)) finished = blocks.length;
+    const open = final ? -1 : openBracketMath(lines);
+    if (open !== -1) {
+      const at = blocks.findIndex((block) => block.end > open);
+      if (at !== -1) finished = Math.min(finished, at);
+    }
     for (let k = 0; k < finished; k++) {
       const from = k === 0 ? 0 : offsets[blocks[k].start];
       const to = k + 1 < blocks.length ? offsets[blocks[k + 1].start] : complete.length;
@@ -755,7 +783,10 @@ class TableLive {
     const rows = Math.max(0, blocks[0].end - 2);
     const offsets = lineOffsets(complete);
     const lineCount = offsets.length - (complete.endsWith("\n") ? 1 : 0);
-    for (let k = 0; k < rows; k++) {
+    // A row that starts with \[ may yet be the start of display math ending the table.
+    const open = final ? -1 : openBracketMath(complete.split("\n"));
+    const ready = open === -1 ? rows : Math.min(rows, open);
+    for (let k = 0; k < ready; k++) {
       if (!final && k > 0 && this.r._overBudget()) {
         this.rowStart += offsets[k]; // the rest next frame
         this.r._more = true;
@@ -765,8 +796,8 @@ class TableLive {
       if (this.table) this._addRow(line);
       else this._build(line);
     }
-    const read = offsets[rows] ?? complete.length;
-    if (final || rows < lineCount || blocks.length > 1) {
+    const read = offsets[ready] ?? complete.length;
+    if (ready === rows && (final || rows < lineCount || blocks.length > 1)) {
       this.end = this.rowStart + read;
       return this.end;
     }
