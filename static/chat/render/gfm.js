@@ -98,9 +98,14 @@ const ALNUM = /[A-Za-z0-9]/;
 function autolinks(md) {
   // GitHub links nothing inside an unclosed "[" ("[see http://a.com]" stays text).
   const linkify = md.inline.ruler.__rules__.find((rule) => rule.name === "linkify").fn;
-  md.inline.ruler.at("linkify", (state, silent) =>
-    insideBracket(state.src, state.pos) ? false : linkify(state, silent),
-  );
+  // The bracket scan runs from the paragraph's start, so only where a link would begin:
+  // run at every position, it made long paragraphs quadratic.
+  md.inline.ruler.at("linkify", (state, silent) => {
+    const pos = state.pos;
+    if (!linkify(state, true)) return false;
+    state.pos = pos; // the silent check moved past the link
+    return insideBracket(state.src, pos) ? false : linkify(state, silent);
+  });
   md.linkify.set({ fuzzyLink: false, fuzzyEmail: false, fuzzyIP: false });
   md.linkify.add("//", null); // no scheme-relative links in GFM
   md.linkify.add("mailto:", null); // addresses, with or without mailto:, are found below
