@@ -131,3 +131,12 @@ async def test_a_pooled_connection_the_server_closed_is_not_reused(server):
         assert (await client.get(url(server) + "/then-close")).text == "ok"
         await asyncio.sleep(0.1)  # the close reaches the client
         assert await read_stream(client, url(server)) == EXPECTED
+
+
+async def test_cancelling_a_waiting_read_cancels_it_and_is_no_timeout(server):
+    async with httpx.AsyncClient(transport=AsyncioTransport(), timeout=5) as client:
+        task = asyncio.create_task(client.get(url(server) + "/slow"))
+        await asyncio.sleep(0.3)  # waiting for the rest of the body
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
