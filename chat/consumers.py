@@ -14,7 +14,6 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.utils import timezone
 
 from chat import broadcast, generation, replies, running
 from chat.models import Conversation, Message, title_from_message
@@ -134,12 +133,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.enter(conversation.pk)
             if await self.reply_is_running(conversation):
                 raise FrameError("busy", "Wait for the reply to finish, or stop it first.")
-        user_message = await save_user_message(conversation, content, model)
-        await broadcast.publish(
-            conversation.pk,
-            {"type": "message", "conversation": conversation.pk, "message": user_message},
-        )
-        await self.start_reply(conversation)
+        await self.start_reply(conversation, user_text=content, model=model)
 
     async def stop(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
@@ -162,8 +156,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError(
                 "nothing_to_retry", "The last reply finished; there is nothing to retry."
             )
-        await use_model(conversation, model)  # only once the retry is going ahead
-        await self.start_reply(conversation)
+        await self.start_reply(conversation, model=model)
 
     async def change_settings(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
@@ -242,11 +235,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.held = None
 
     async def reply_is_running(self, conversation: Conversation) -> bool:
-        return running.get(conversation.pk) is not None or bool(await live_reply(conversation))
+        if running.get(conversation.pk) is not None:
+            return True
+        # One process: its registry is the whole truth (the start-up sweep ended the rest).
+        return broadcast.multi_process() and bool(await live_reply(conversation))
 
-    async def start_reply(self, conversation: Conversation) -> None:
+    async def start_reply(
+        self, conversation: Conversation, *, user_text: str | None = None, model: str | None
+    ) -> None:
+        """Start a reply (after saving `user_text`, unless this is a retry); refused with
+        nothing saved when one is already being written or the process is full."""
         try:
-            await generation.start(conversation, self.scope.get("server"))
+            await generation.start(
+                conversation, self.scope.get("server"), user_text=user_text, model=model
+            )
         except running.Full:
             raise FULL from None
         except running.Busy:
@@ -323,27 +325,6 @@ def create_conversation(user, first_message: str, model: str | None, prompt: str
         model=model or settings.CHAT_MODEL,
         system_prompt=prompt,
     )
-
-
-@database_sync_to_async
-def save_user_message(conversation: Conversation, content: str, model: str | None) -> dict:
-    message = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.USER,
-        content=content,
-    )
-    if model:
-        conversation.model = model  # the conversation keeps the model picked last
-    conversation.updated = timezone.now()
-    conversation.save(update_fields=["model", "updated"])
-    return message.as_dict()
-
-
-@database_sync_to_async
-def use_model(conversation: Conversation, model: str | None) -> None:
-    if model and model != conversation.model:
-        conversation.model = model
-        conversation.save(update_fields=["model"])
 
 
 @database_sync_to_async

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -232,26 +231,43 @@ class Generation:
         # Otherwise a round is being saved: let it finish; the next one will not start.
 
 
-async def start(conversation: Conversation, server: tuple[str, int] | None = None) -> Message:
-    """Create the reply's row, announce it, and start writing it in the background.
+async def start(
+    conversation: Conversation,
+    server: tuple[str, int] | None = None,
+    *,
+    user_text: str | None = None,
+    model: str | None = None,
+) -> Message:
+    """Save the user's message (none for a retry), create the reply's row, announce both,
+    and start writing the reply in the background.
 
-    `server` is this server's address, which the demo upstream is reached at.
+    `model`: the model picked for this message, which the conversation keeps from now on.
+    `server` is this server's address, which the demo upstream is reached at. Raises
+    running.Busy (or running.Full) with nothing saved when the reply cannot start.
     """
-    upstream = upstream_api.configured_upstream(conversation.model or settings.CHAT_MODEL, server)
+    model = model or conversation.model or settings.CHAT_MODEL
+    upstream = upstream_api.configured_upstream(model, server)
     generation = Generation(conversation.pk)
     running.claim(conversation.pk, generation)  # before the first await
     try:
         # The default prefix matters: channels_redis reads every process-local channel from
         # one Redis key, and a reader of another prefix would starve the consumers.
         generation.channel = await get_channel_layer().new_channel()
-        reply = await replies.create_reply(conversation, generation.channel)
+        user_message, reply, history = await replies.begin(
+            conversation, generation.channel, user_text, model
+        )
     except BaseException:
         running.release(conversation.pk)
         raise
+    if user_message is not None:
+        await broadcast.publish(
+            conversation.pk,
+            {"type": "message", "conversation": conversation.pk, "message": user_message},
+        )
     generation.next_round(reply.pk)
     await _announce(reply)
     generation.task = asyncio.create_task(
-        _run(generation, conversation, upstream), name=f"reply-{reply.pk}"
+        _run(generation, conversation, upstream, history), name=f"reply-{reply.pk}"
     )
     return reply
 
@@ -272,14 +288,17 @@ async def _listen(generation: Generation) -> None:
 
 
 async def _run(
-    generation: Generation, conversation: Conversation, upstream: upstream_api.Upstream
+    generation: Generation,
+    conversation: Conversation,
+    upstream: upstream_api.Upstream,
+    history: list[dict],
 ) -> None:
     listener = asyncio.create_task(_listen(generation))
     try:
         round_number = 1
-        while await _round(generation, conversation, upstream, round_number):
+        while await _round(generation, conversation, upstream, history, round_number):
             await _save_round(generation, last=False)
-            reply = await replies.create_reply(conversation, generation.channel, check_busy=False)
+            reply, history = await replies.next_round(conversation, generation.channel)
             generation.next_round(reply.pk)
             await _announce(reply)
             round_number += 1
@@ -298,6 +317,7 @@ async def _round(
     generation: Generation,
     conversation: Conversation,
     upstream: upstream_api.Upstream,
+    history: list[dict],
     round_number: int,
 ) -> bool:
     """Stream one answer and run the tools it calls. True: ask the model again."""
@@ -309,7 +329,6 @@ async def _round(
     tools = enabled_tools()
     go_on = False
     try:
-        history = await _history_for_model(conversation, generation.message_id)
         async for progress in upstream_api.stream_completion(
             upstream,
             history,
@@ -515,8 +534,3 @@ def _outcome(result: dict) -> tuple[str, str]:
     if reason in CUT_SHORT:
         return Status.ERROR, CUT_SHORT[reason]
     return Status.COMPLETE, ""
-
-
-@database_sync_to_async
-def _history_for_model(conversation: Conversation, reply_id: int) -> list[dict]:
-    return conversation.history_for_model(before=reply_id)

@@ -55,26 +55,49 @@ def live_reply(conversation: Conversation) -> Message | None:
 
 
 @database_sync_to_async
-def create_reply(conversation: Conversation, writer: str, *, check_busy: bool = True) -> Message:
+def begin(
+    conversation: Conversation, writer: str, user_text: str | None, model: str | None
+) -> tuple[dict | None, Message, list[dict]]:
+    """Everything a reply needs before the model is asked, in one database call: the user's
+    message saved (none for a retry), the model picked last kept on the conversation, the
+    reply's row created, and the history to send.
+
+    Refused as `running.Busy`, with nothing saved, when another process is writing a reply
+    in the conversation (in one process, `running.claim` has already made sure).
+    """
     with transaction.atomic():
-        # Serialises starts in one conversation across processes (SQLite locks the file).
-        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
-        if check_busy and live_reply(conversation) is not None:
-            raise running.Busy
-        return Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            status=Status.STREAMING,
-            model=conversation.model or settings.CHAT_MODEL,
-            writer=writer,
-        )
+        if broadcast.multi_process():
+            # Serialises starts in one conversation across processes.
+            Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+            if live_reply(conversation) is not None:
+                raise running.Busy
+        user_message = None
+        if user_text is not None:
+            user_message = Message.objects.create(
+                conversation=conversation, role=Message.Role.USER, content=user_text
+            )
+        conversation.model = model or conversation.model or settings.CHAT_MODEL
+        conversation.updated = timezone.now()
+        conversation.save(update_fields=["model", "updated"])
+        reply = _new_reply(conversation, writer)
+    history = conversation.history_for_model(before=reply.pk)
+    return (user_message.as_dict() if user_message else None), reply, history
 
 
 @database_sync_to_async
-def checkpoint(message_id: int, text: str) -> None:
-    """Save what arrived so far; moving `updated` also shows the writer is alive."""
-    Message.objects.filter(pk=message_id, status=Status.STREAMING).update(
-        content=text, updated=timezone.now()
+def next_round(conversation: Conversation, writer: str) -> tuple[Message, list[dict]]:
+    """The next round's reply row after a round of tool calls, and the history it answers."""
+    reply = _new_reply(conversation, writer)
+    return reply, conversation.history_for_model(before=reply.pk)
+
+
+def _new_reply(conversation: Conversation, writer: str) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Status.STREAMING,
+        model=conversation.model or settings.CHAT_MODEL,
+        writer=writer,
     )
 
 

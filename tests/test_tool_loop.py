@@ -518,6 +518,6 @@ async def test_a_stop_that_arrives_between_rounds_ends_the_reply_before_the_next
     between.stop()  # a round is being saved: nothing is cancelled...
     assert between.stop_requested
     # ...and the next round does not start: no request reaches the upstream.
-    assert await generation._round(between, None, Upstream(upstream.url), 2) is False
+    assert await generation._round(between, None, Upstream(upstream.url), [], 2) is False
     assert between.status == "stopped"
     assert upstream.requests == []
