@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fake_provider import prompt_for, tokens_for  # noqa: E402
+from tests.live import manage  # noqa: E402
 
 POSTGRES = "postgres://postgres@127.0.0.1:5432/"
 REDIS = "redis://127.0.0.1:6379/8"  # the tests use /7
@@ -172,21 +173,6 @@ def clean_env() -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("OPENAI_", "CHAT_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))
     }
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
 
 
 # Run by `manage.py shell`: one user, N conversations, a logged-in session.

@@ -23,18 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import CHROMIUM_ARGS  # noqa: E402
 from tests.harness.static_site import StaticSite  # noqa: E402
-
-# As tests/conftest.py launches it.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 REPLIES = {
     "prose": ("long prose, 24k characters", 2),

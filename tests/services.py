@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
+from collections.abc import Iterator
 
 from tests.conftest import require_service
 
@@ -46,3 +48,23 @@ def scaled_out_env(database: str, upstream_url: str) -> dict[str, str]:
         "OPENAI_BASE_URL": upstream_url,
         "OPENAI_API_KEY": "sk-scaled",
     }
+
+
+@contextlib.contextmanager
+def two_sites(tmp_path_factory, upstream_url: str) -> Iterator[tuple]:
+    """Two daphne processes on one fresh PostgreSQL database and Redis, with alice's
+    account: (first, second)."""
+    from tests.live import create_user, start_site
+
+    require_redis()
+    admin, database = postgres_database()
+    env = scaled_out_env(database, upstream_url)
+    first = start_site(tmp_path_factory.mktemp("first"), env)
+    second = start_site(tmp_path_factory.mktemp("second"), env)
+    try:
+        create_user(first, "alice", "alice-password-1")
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+        drop_database(admin, database)

@@ -12,8 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.live import create_user, start_site
-from tests.services import drop_database, postgres_database, require_redis, scaled_out_env
+from tests import services
 from tests.upstream_server import text_reply
 from tests.ws import ReplyView, utf16_length
 
@@ -23,16 +22,8 @@ REPLY = "".join(WORDS)
 
 @pytest.fixture(scope="module")
 def two_sites(tmp_path_factory, live_upstream):
-    require_redis()
-    admin, database = postgres_database()
-    env = scaled_out_env(database, live_upstream.url)
-    first = start_site(tmp_path_factory.mktemp("first"), env)
-    second = start_site(tmp_path_factory.mktemp("second"), env)
-    create_user(first, "alice", "alice-password-1")
-    yield first, second
-    first.stop()
-    second.stop()
-    drop_database(admin, database)
+    with services.two_sites(tmp_path_factory, live_upstream.url) as sites:
+        yield sites
 
 
 def log_in(site) -> str:

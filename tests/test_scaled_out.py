@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.live import create_user, log_in, send, start_site
-from tests.services import drop_database, postgres_database, require_redis, scaled_out_env
+from tests import services
+from tests.live import log_in, send
 from tests.test_browser import CODE_REPLY, pieces
 from tests.upstream_server import text_reply
 
@@ -17,16 +17,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def two_sites(tmp_path_factory, live_upstream, browser):
-    require_redis()
-    admin, database = postgres_database()
-    env = scaled_out_env(database, live_upstream.url)
-    first = start_site(tmp_path_factory.mktemp("first"), env)
-    second = start_site(tmp_path_factory.mktemp("second"), env)
-    create_user(first, "alice", "alice-password-1")
-    yield first, second
-    first.stop()
-    second.stop()
-    drop_database(admin, database)
+    with services.two_sites(tmp_path_factory, live_upstream.url) as sites:
+        yield sites
 
 
 @pytest.fixture
