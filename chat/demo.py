@@ -1,6 +1,7 @@
 """A demo model behind a real OpenAI-compatible endpoint, so a fresh install works at once.
 
-It is served by this same site at /demo/v1/chat/completions when no provider is configured,
+It is served by this same site at /demo/v1/chat/completions when no provider is configured
+(chat/providers/demo.py points the replies there),
 and streams a markdown-rich reply at a model's pace over real HTTP, through the same client
 code a real provider goes through.
 """

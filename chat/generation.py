@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import broadcast, replies, running, titles
-from chat import upstream as upstream_api
-from chat.assembler import StreamAssembler
+from chat import broadcast, providers, replies, running, titles
 from chat.models import Conversation, Message, ToolState
+from chat.providers.assembler import StreamAssembler
+from chat.providers.http import Upstream, UpstreamError
 from chat.tools import ToolContext, enabled_tools, run_tool_call
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ async def start(
     running.Busy (or running.Full) with nothing saved when the reply cannot start.
     """
     model = model or conversation.model or settings.CHAT_MODEL
-    upstream = upstream_api.configured_upstream(model, server)
+    upstream = providers.upstream_for(model, server)
     generation = Generation(conversation.pk)
     running.claim(conversation.pk, generation)  # before the first await
     try:
@@ -290,7 +290,7 @@ async def _listen(generation: Generation) -> None:
 async def _run(
     generation: Generation,
     conversation: Conversation,
-    upstream: upstream_api.Upstream,
+    upstream: Upstream,
     history: list[dict],
 ) -> None:
     listener = asyncio.create_task(_listen(generation))
@@ -316,7 +316,7 @@ async def _run(
 async def _round(
     generation: Generation,
     conversation: Conversation,
-    upstream: upstream_api.Upstream,
+    upstream: Upstream,
     history: list[dict],
     round_number: int,
 ) -> bool:
@@ -329,7 +329,7 @@ async def _round(
     tools = enabled_tools()
     go_on = False
     try:
-        async for progress in upstream_api.stream_completion(
+        async for progress in providers.stream_completion(
             upstream,
             history,
             conversation.model or settings.CHAT_MODEL,
@@ -358,7 +358,7 @@ async def _round(
             else:
                 go_on = True
         generation.status, generation.error = status, error
-    except upstream_api.UpstreamError as exc:
+    except UpstreamError as exc:
         generation.status, generation.error = Status.ERROR, str(exc)
     except asyncio.CancelledError:
         if not generation.stop_requested:
@@ -507,7 +507,7 @@ def _in_background(work) -> None:
     task.add_done_callback(_background.discard)
 
 
-async def _improve_title(conversation: Conversation, upstream: upstream_api.Upstream) -> None:
+async def _improve_title(conversation: Conversation, upstream: Upstream) -> None:
     try:
         title = await titles.improve_title(conversation, upstream)
     except Exception:

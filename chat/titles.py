@@ -13,9 +13,10 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat.assembler import StreamAssembler
 from chat.models import Conversation, Message, title_from_message
-from chat.upstream import Upstream, UpstreamError, stream_completion
+from chat.providers import stream_completion
+from chat.providers.assembler import StreamAssembler
+from chat.providers.http import Upstream, UpstreamError
 
 log = logging.getLogger(__name__)
 

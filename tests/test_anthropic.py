@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from chat.anthropic import AnthropicChunks, request_body, stream_completion
-from chat.assembler import StreamAssembler, StreamError
-from chat.sse import SSEDecoder
-from chat.upstream import Upstream, UpstreamError
+from chat.providers.anthropic import AnthropicChunks, request_body, stream_completion
+from chat.providers.assembler import StreamAssembler, StreamError
+from chat.providers.http import Upstream, UpstreamError
+from chat.providers.sse import SSEDecoder
 from tests.test_sse import fixture_files, require_fixtures
 from tests.upstream_server import Reply
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from chat.assembler import Progress, StreamAssembler, StreamError, assemble_response
+from chat.providers.assembler import Progress, StreamAssembler, StreamError, assemble_response
 from tests.test_sse import FIXTURES_DIR, decode, require_fixtures
 
 EXPECTED: dict[str, Any] = (

@@ -5,9 +5,10 @@ import asyncio
 
 import pytest
 
-from chat.assembler import StreamAssembler
 from chat.models import Message
-from chat.upstream import Upstream, UpstreamError, stream_completion
+from chat.providers import stream_completion
+from chat.providers.assembler import StreamAssembler
+from chat.providers.http import Upstream, UpstreamError
 from tests.upstream_server import text_reply
 from tests.ws import Socket
 

@@ -1,4 +1,4 @@
-"""httpx on plain asyncio sockets (chat/network.py) behaves as httpx's own backend does:
+"""httpx on plain asyncio sockets (chat/providers/network.py) behaves as httpx's own backend does:
 streams, TLS, pooling, and the same errors for the same failures."""
 
 import asyncio
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from chat.network import AsyncioTransport
+from chat.providers.network import AsyncioTransport
 
 
 class Handler(BaseHTTPRequestHandler):

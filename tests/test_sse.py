@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chat.sse import ServerSentEvent, SSEDecoder, aiter_sse
+from chat.providers.sse import ServerSentEvent, SSEDecoder, aiter_sse
 
 FIXTURES_DIR = Path(
     os.environ.get(

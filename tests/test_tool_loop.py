@@ -510,7 +510,7 @@ async def test_the_same_loop_through_the_anthropic_adapter(alice, upstream, sett
 
 async def test_a_stop_that_arrives_between_rounds_ends_the_reply_before_the_next(upstream):
     from chat import generation
-    from chat.upstream import Upstream
+    from chat.providers.http import Upstream
 
     between = generation.Generation(conversation_id=1)
     between.message_id, between.finished = 1, True

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from chat.assembler import StreamAssembler
-from chat.upstream import Upstream, UpstreamError, complete, configured_upstream, stream_completion
+from chat.providers import stream_completion, upstream_for
+from chat.providers.assembler import StreamAssembler
+from chat.providers.http import Upstream, UpstreamError
+from chat.providers.openai import complete
 from tests.upstream_server import DONE, Reply, chunk, error_reply, text_reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -143,10 +145,8 @@ async def test_slow_but_steady_events_are_not_a_stall(upstream, settings):
 
 def test_the_demo_upstream_is_this_server(settings):
     settings.CHAT_DEMO_MODE = True
-    assert configured_upstream("demo", ("0.0.0.0", 8123)).base_url == (
-        "http://127.0.0.1:8123/demo/v1"
-    )
-    assert configured_upstream("demo", ("::1", 8000)).base_url == "http://[::1]:8000/demo/v1"
+    assert upstream_for("demo", ("0.0.0.0", 8123)).base_url == ("http://127.0.0.1:8123/demo/v1")
+    assert upstream_for("demo", ("::1", 8000)).base_url == "http://[::1]:8000/demo/v1"
 
 
 def test_each_model_is_served_by_its_configured_provider(settings):
@@ -154,8 +154,8 @@ def test_each_model_is_served_by_its_configured_provider(settings):
     settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = "http://ollama:11434/v1", ""
     settings.ANTHROPIC_BASE_URL, settings.ANTHROPIC_API_KEY = "http://claude.test", "ak"
     settings.CHAT_MODEL_PROVIDERS = {"llama3.1:8b": "openai", "claude-x": "anthropic"}
-    assert configured_upstream("llama3.1:8b") == Upstream("http://ollama:11434/v1", "")
-    assert configured_upstream("claude-x") == Upstream("http://claude.test", "ak", "anthropic")
+    assert upstream_for("llama3.1:8b") == Upstream("http://ollama:11434/v1", "")
+    assert upstream_for("claude-x") == Upstream("http://claude.test", "ak", "anthropic")
 
 
 async def test_tools_are_offered_in_the_request_when_there_are_some(upstream):

@@ -5,8 +5,9 @@ import asyncio
 
 import pytest
 
-from chat.assembler import StreamAssembler
-from chat.upstream import Upstream, UpstreamError, stream_completion
+from chat.providers import stream_completion
+from chat.providers.assembler import StreamAssembler
+from chat.providers.http import Upstream, UpstreamError
 from tests.upstream_server import DONE, Reply, chunk, text_reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -39,19 +39,19 @@ class _Choice:
     finish_reason: str | None = None
 
 
-def _unreadable(what: str) -> StreamError:
+def unreadable(what: str) -> StreamError:
     return StreamError(f"The model provider sent a reply that could not be read ({what}).")
 
 
-def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+def get_checked(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     """``obj[key]`` if it is of the expected kind, None if absent or null."""
     value = obj.get(key)
     if value is not None and not isinstance(value, kind):
-        raise _unreadable(f"'{key}' has an unexpected type")
+        raise unreadable(f"'{key}' has an unexpected type")
     return value
 
 
-def _provider_error(error: object) -> StreamError:
+def provider_error(error: object) -> StreamError:
     message = error.get("message") if isinstance(error, dict) else error
     if not isinstance(message, str) or not message.strip():
         message = "no details given"
@@ -77,40 +77,40 @@ class StreamAssembler:
         try:
             chunk = json.loads(data)
         except ValueError as exc:
-            raise _unreadable("a stream chunk was not valid JSON") from exc
+            raise unreadable("a stream chunk was not valid JSON") from exc
         return self.feed(chunk)
 
     def feed(self, chunk: object) -> Progress:
         """Feed one parsed chunk; return what it added to choice 0."""
         if not isinstance(chunk, dict):
-            raise _unreadable("a stream chunk was not a JSON object")
+            raise unreadable("a stream chunk was not a JSON object")
         if chunk.get("error"):  # truthy, as the official SDK checks
-            raise _provider_error(chunk["error"])
+            raise provider_error(chunk["error"])
         # Azure's first chunk carries an empty id and model and `created: 0`: keep real values.
-        self._id = _get(chunk, "id", str) or self._id
-        self._created = _get(chunk, "created", int) or self._created
-        self._model = _get(chunk, "model", str) or self._model
-        self._usage = _get(chunk, "usage", dict) or self._usage
+        self._id = get_checked(chunk, "id", str) or self._id
+        self._created = get_checked(chunk, "created", int) or self._created
+        self._model = get_checked(chunk, "model", str) or self._model
+        self._usage = get_checked(chunk, "usage", dict) or self._usage
 
         progress = Progress()
-        for position, choice in enumerate(_get(chunk, "choices", list) or []):
+        for position, choice in enumerate(get_checked(chunk, "choices", list) or []):
             if not isinstance(choice, dict):
-                raise _unreadable("a choice was not a JSON object")
-            index = _get(choice, "index", int)
+                raise unreadable("a choice was not a JSON object")
+            index = get_checked(choice, "index", int)
             if index is None:
                 index = position
             state = self._choices.setdefault(index, _Choice())
-            delta = _get(choice, "delta", dict) or {}
-            content = _get(delta, "content", str) or ""
-            refusal = _get(delta, "refusal", str) or ""
+            delta = get_checked(choice, "delta", dict) or {}
+            content = get_checked(delta, "content", str) or ""
+            refusal = get_checked(delta, "refusal", str) or ""
             if content:
                 state.content.append(content)
             if refusal:
                 state.refusal.append(refusal)
             tool_calls_changed = False
-            for fragment in _get(delta, "tool_calls", list) or []:
+            for fragment in get_checked(delta, "tool_calls", list) or []:
                 tool_calls_changed |= _merge_tool_call(state.tool_calls, fragment)
-            state.finish_reason = _get(choice, "finish_reason", str) or state.finish_reason
+            state.finish_reason = get_checked(choice, "finish_reason", str) or state.finish_reason
             if index == 0:
                 progress = Progress(content=content, refusal=refusal, tool_calls=tool_calls_changed)
         return progress
@@ -135,9 +135,9 @@ class StreamAssembler:
 def _merge_tool_call(calls: dict[int, _ToolCall], fragment: object) -> bool:
     """Merge one ``tool_calls`` fragment; return whether it changed anything."""
     if not isinstance(fragment, dict):
-        raise _unreadable("a tool call was not a JSON object")
-    call_id = _get(fragment, "id", str)
-    index = _get(fragment, "index", int)
+        raise unreadable("a tool call was not a JSON object")
+    call_id = get_checked(fragment, "id", str)
+    index = get_checked(fragment, "index", int)
     if index is None:
         # Some OpenAI-compatible servers, and non-streamed replies, send no index: an id
         # starts a new call, a fragment without one continues the latest call.
@@ -146,12 +146,12 @@ def _merge_tool_call(calls: dict[int, _ToolCall], fragment: object) -> bool:
     call = calls.setdefault(index, _ToolCall())
     # Providers may repeat the id, type and name in every fragment: set, never append.
     call.id = call_id or call.id
-    call.type = _get(fragment, "type", str) or call.type
-    function = _get(fragment, "function", dict) or {}
-    name = _get(function, "name", str) or ""
+    call.type = get_checked(fragment, "type", str) or call.type
+    function = get_checked(fragment, "function", dict) or {}
+    name = get_checked(function, "name", str) or ""
     if name and not call.name:
         call.name = name
-    arguments = _get(function, "arguments", str) or ""
+    arguments = get_checked(function, "arguments", str) or ""
     if arguments:
         call.arguments.append(arguments)
     return is_new or bool(name or arguments)

@@ -1,4 +1,5 @@
-"""The one place that talks to the model provider: an OpenAI-compatible chat completions API.
+"""What every provider shares: where its API is (`Upstream`), the one HTTP client of the
+process, reading a streamed body's events with an idle timeout, and failures in words.
 
 Every failure becomes an `UpstreamError` whose text is a plain sentence for the user.
 """
@@ -16,15 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-from chat.assembler import (
-    Progress,
-    StreamAssembler,
-    StreamError,
-    as_stream_chunk,
-    assemble_response,
-)
-from chat.network import AsyncioTransport
-from chat.sse import ServerSentEvent, aiter_sse
+from chat.providers.assembler import StreamError
+from chat.providers.network import AsyncioTransport
+from chat.providers.sse import ServerSentEvent, aiter_sse
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +36,7 @@ class UpstreamError(Exception):
 class Upstream:
     base_url: str
     api_key: str = ""
-    kind: str = "openai"  # or "anthropic": which API the server speaks
+    kind: str = "openai"  # the protocol it speaks: a module of chat.providers
 
     @property
     def completions_url(self) -> str:
@@ -61,20 +56,6 @@ class Upstream:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
-
-
-def configured_upstream(model: str, server: tuple[str, int] | None = None) -> Upstream:
-    """The upstream serving `model`; in demo mode, this very server's demo endpoint."""
-    if settings.CHAT_MODEL_PROVIDERS.get(model) == "anthropic":
-        return Upstream(settings.ANTHROPIC_BASE_URL, settings.ANTHROPIC_API_KEY, "anthropic")
-    if settings.CHAT_DEMO_MODE:
-        host, port = server or ("127.0.0.1", 8000)
-        if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - a bind-all address, reached via loopback
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return Upstream(base_url=f"http://{host}:{port}/demo/v1")
-    return Upstream(base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY)
 
 
 # One client per process (per event loop: a pool cannot outlive the loop it was made on).
@@ -104,53 +85,6 @@ def shared_client() -> httpx.AsyncClient:
         )
         _clients[loop] = client
     return client
-
-
-def request_body(
-    messages: list[dict], model: str, *, stream: bool = True, tools: list[dict] | None = None
-) -> dict:
-    body: dict = {"model": model, "messages": messages, "stream": stream}
-    if tools:
-        body["tools"] = tools
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    return body
-
-
-async def stream_completion(
-    upstream: Upstream,
-    messages: list[dict],
-    model: str,
-    assembler: StreamAssembler,
-    tools: list[dict] | None = None,
-) -> AsyncIterator[Progress]:
-    """Stream one completion, feeding `assembler` and yielding what each event added.
-
-    `messages` and `tools` are in the OpenAI shape whatever the provider. When this ends
-    without raising, `assembler.result()` is the whole reply in the OpenAI shape.
-    """
-    if upstream.kind == "anthropic":
-        from chat import anthropic  # the adapter builds on this module
-
-        async for progress in anthropic.stream_completion(
-            upstream, messages, model, assembler, tools
-        ):
-            yield progress
-        return
-    body = request_body(messages, model, tools=tools)
-    with provider_errors(upstream):
-        async with shared_client().stream(
-            "POST", upstream.completions_url, json=body, headers=upstream.headers()
-        ) as response:
-            if response.status_code != 200:
-                raise UpstreamError(await describe_status(response, upstream))
-            if response.headers.get("content-type", "").startswith("application/json"):
-                # A server that ignores stream=true answers in one piece: same result.
-                yield assembler.feed(as_stream_chunk(await _read_json(response)))
-                assembler.done = True
-                return
-            async for progress in _read_events(response, assembler):
-                yield progress
 
 
 @contextmanager
@@ -229,31 +163,7 @@ async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent
         timer.cancel()
 
 
-async def _read_events(
-    response: httpx.Response, assembler: StreamAssembler
-) -> AsyncIterator[Progress]:
-    async for event in read_events(response):
-        progress = assembler.feed_data(event.data)
-        if assembler.done:
-            return
-        yield progress
-    raise UpstreamError(CLOSED_EARLY)
-
-
-async def complete(upstream: Upstream, messages: list[dict], model: str) -> dict:
-    """One completion with stream=false, in the same shape as an assembled stream."""
-    with provider_errors(upstream):
-        response = await shared_client().post(
-            upstream.completions_url,
-            json=request_body(messages, model, stream=False),
-            headers=upstream.headers() | {"Accept": "application/json"},
-        )
-        if response.status_code != 200:
-            raise UpstreamError(await describe_status(response, upstream))
-        return assemble_response(await _read_json(response))
-
-
-async def _read_json(response: httpx.Response) -> dict:
+async def read_json(response: httpx.Response) -> dict:
     raw = await response.aread()
     try:
         body = json.loads(raw)

@@ -1,4 +1,4 @@
-"""Anthropic's Messages API behind the same interface as chat.upstream.
+"""Anthropic's Messages API behind the same interface as chat.providers.openai.
 
 The rest of the app speaks OpenAI's chat format, so the request is translated into
 Anthropic's and every streamed event into OpenAI chat.completion.chunk dicts: the one
@@ -13,8 +13,14 @@ from collections.abc import AsyncIterator
 
 from django.conf import settings
 
-from chat.assembler import Progress, StreamAssembler, _get, _provider_error, _unreadable
-from chat.upstream import (
+from chat.providers.assembler import (
+    Progress,
+    StreamAssembler,
+    get_checked,
+    provider_error,
+    unreadable,
+)
+from chat.providers.http import (
     CLOSED_EARLY,
     Upstream,
     UpstreamError,
@@ -25,6 +31,11 @@ from chat.upstream import (
 )
 
 API_VERSION = "2023-06-01"
+
+
+def upstream(server: tuple[str, int] | None = None) -> Upstream:
+    return Upstream(settings.ANTHROPIC_BASE_URL, settings.ANTHROPIC_API_KEY, kind="anthropic")
+
 
 # Anthropic's stop reasons in OpenAI's words; others (e.g. "pause_turn") pass through as is.
 FINISH_REASONS = {
@@ -142,10 +153,10 @@ class AnthropicChunks:
         """The OpenAI chunks for one event (`event` is the SSE event name)."""
         match event:
             case "message_start":
-                message = _get(data, "message", dict) or {}
-                self._id = _get(message, "id", str)
-                self._model = _get(message, "model", str)
-                self._count(_get(message, "usage", dict) or {})
+                message = get_checked(data, "message", dict) or {}
+                self._id = get_checked(message, "id", str)
+                self._model = get_checked(message, "model", str)
+                self._count(get_checked(message, "usage", dict) or {})
                 return [self._chunk({"role": "assistant", "content": ""})]
             case "content_block_start":
                 return self._block_start(data)
@@ -154,19 +165,19 @@ class AnthropicChunks:
             case "message_delta":
                 return self._message_delta(data)
             case "error":
-                raise _provider_error(data.get("error"))
+                raise provider_error(data.get("error"))
         return []  # ping, content_block_stop, message_stop: nothing to add
 
     def _block_start(self, data: dict) -> list[dict]:
-        block = _get(data, "content_block", dict) or {}
+        block = get_checked(data, "content_block", dict) or {}
         if block.get("type") == "text":
-            text = _get(block, "text", str)
+            text = get_checked(block, "text", str)
             return [self._chunk({"content": text})] if text else []
         if block.get("type") != "tool_use":
             return []  # thinking and server-side tools are not part of the reply
-        index = self._tool_calls[_get(data, "index", int)] = len(self._tool_calls)
+        index = self._tool_calls[get_checked(data, "index", int)] = len(self._tool_calls)
         # The input usually follows in input_json_delta events; a complete one may come here.
-        tool_input = _get(block, "input", dict)
+        tool_input = get_checked(block, "input", dict)
         call = {
             "index": index,
             "id": block.get("id"),
@@ -179,16 +190,16 @@ class AnthropicChunks:
         return [self._chunk({"tool_calls": [call]})]
 
     def _block_delta(self, data: dict) -> list[dict]:
-        delta = _get(data, "delta", dict) or {}
+        delta = get_checked(data, "delta", dict) or {}
         if delta.get("type") == "text_delta":
-            text = _get(delta, "text", str)
+            text = get_checked(delta, "text", str)
             return [self._chunk({"content": text})] if text else []
         if delta.get("type") != "input_json_delta":
             return []  # thinking, signatures, citations: not shown
-        index = self._tool_calls.get(_get(data, "index", int))
+        index = self._tool_calls.get(get_checked(data, "index", int))
         if index is None:
-            raise _unreadable("a tool's input came for no tool call")
-        arguments = _get(delta, "partial_json", str)
+            raise unreadable("a tool's input came for no tool call")
+        arguments = get_checked(delta, "partial_json", str)
         if not arguments:
             return []
         return [
@@ -197,11 +208,11 @@ class AnthropicChunks:
 
     def _message_delta(self, data: dict) -> list[dict]:
         chunks = []
-        stop_reason = _get(_get(data, "delta", dict) or {}, "stop_reason", str)
+        stop_reason = get_checked(get_checked(data, "delta", dict) or {}, "stop_reason", str)
         if stop_reason:
             self.stop_reason_seen = True
             chunks.append(self._chunk({}, FINISH_REASONS.get(stop_reason, stop_reason)))
-        usage = _get(data, "usage", dict)
+        usage = get_checked(data, "usage", dict)
         if usage:
             self._count(usage)
             prompt = sum(self._tokens.get(key, 0) for key in PROMPT_TOKENS)
@@ -221,7 +232,7 @@ class AnthropicChunks:
     def _count(self, usage: dict) -> None:
         # message_delta's counts are cumulative and may repeat message_start's: latest wins.
         for key in TOKEN_COUNTS:
-            value = _get(usage, key, int)
+            value = get_checked(usage, key, int)
             if value is not None:
                 self._tokens[key] = value
 
@@ -245,9 +256,9 @@ async def stream_completion(
     assembler: StreamAssembler,
     tools: list[dict] | None = None,
 ) -> AsyncIterator[Progress]:
-    """chat.upstream.stream_completion for Anthropic: feed `assembler`, yield what each
+    """chat.providers.openai.stream_completion for Anthropic: feed `assembler`, yield what each
     event added; when this ends without raising, `assembler.result()` is the whole reply."""
-    max_tokens = getattr(settings, "CHAT_MAX_TOKENS", 4096)
+    max_tokens = settings.CHAT_MAX_TOKENS
     body = request_body(messages, model, tools, max_tokens)
     chunks = AnthropicChunks()
     with provider_errors(upstream):
@@ -284,7 +295,7 @@ def _event_data(data: str) -> dict:
     try:
         value = json.loads(data)
     except ValueError:
-        raise _unreadable("an event was not valid JSON") from None
+        raise unreadable("an event was not valid JSON") from None
     if not isinstance(value, dict):
-        raise _unreadable("an event was not a JSON object")
+        raise unreadable("an event was not a JSON object")
     return value
