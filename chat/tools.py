@@ -10,7 +10,6 @@ from: one bad call must never end the reply.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import logging
@@ -27,7 +26,6 @@ from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOOLS = ["get_current_time", "calculator", "search_conversations"]
 # What the OpenAI API accepts as a function name.
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The parameter through which the runner hands a tool its ToolContext; never in the schema.
@@ -115,10 +113,8 @@ def tool(
 
 def enabled_tools() -> list[Tool]:
     """The tools named in settings.CHAT_TOOLS, in that order."""
-    # Imported here, not at the top: the built-ins use the models, and this module must
-    # stay importable before the apps are ready.
-    importlib.import_module("chat.builtin_tools")
-    names = getattr(settings, "CHAT_TOOLS", DEFAULT_TOOLS)
+    # The built-in tools registered themselves when the app started (chat/apps.py).
+    names = settings.CHAT_TOOLS
     enabled = []
     for tool_name in dict.fromkeys(names):  # a name listed twice would be rejected upstream
         if tool_name in REGISTRY:
@@ -350,7 +346,7 @@ async def _run(call: Any, context: ToolContext, tools: list[Tool]) -> str:
     if problem := _validate(arguments, chosen.parameters):
         raise _CallFailed(f"Invalid arguments for {chosen.name}: {problem}.")
 
-    timeout = getattr(settings, "CHAT_TOOL_TIMEOUT", 10)
+    timeout = settings.CHAT_TOOL_TIMEOUT
     deadline = asyncio.timeout(timeout)
     try:
         async with deadline:
@@ -416,7 +412,7 @@ def _encode(value: Any) -> str:
 
 
 def _truncate(content: str) -> str:
-    limit = getattr(settings, "CHAT_TOOL_OUTPUT_LIMIT", 8000)
+    limit = settings.CHAT_TOOL_OUTPUT_LIMIT
     if len(content) <= limit:
         return content
     return f"{content[:limit]}\n[output truncated: {len(content) - limit} characters]"

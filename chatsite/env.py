@@ -1,12 +1,30 @@
 """Read settings from the environment, failing loudly with the variable's name."""
 
 import os
+from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
 
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """A secret from NAME, or from the file NAME_FILE names (as containers mount secrets).
+
+    The file's last line break is dropped; setting both is an error, not a silent choice.
+    """
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return os.environ.get(name, default)
+    if os.environ.get(name):
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both")
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().removesuffix("\n").removesuffix("\r")
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE could not be read: {exc.strerror}") from None
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -54,3 +72,25 @@ def env_url(name: str, default: str) -> str:
     if value and not value.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"{name} must start with http:// or https://, not {value!r}")
     return value.rstrip("/")
+
+
+def parse_models(
+    entries: list[str], split: Callable[[str], tuple[str, str]], default: str | None
+) -> tuple[list[str], dict[str, str], str]:
+    """CHAT_MODELS read: (the model names users may pick, each one's provider, the default).
+
+    `split` turns an entry into (provider, model); `default` is CHAT_MODEL when it is set,
+    which must then be one of the entries' models.
+    """
+    providers: dict[str, str] = {}
+    for entry in entries:
+        provider, name = split(entry)
+        if not name:
+            raise ImproperlyConfigured(f"CHAT_MODELS has an entry with no model name: {entry!r}")
+        providers[name] = provider
+    names = list(providers)
+    if default is not None and default not in providers:
+        raise ImproperlyConfigured(
+            f"CHAT_MODEL is {default!r}, which is not one of CHAT_MODELS ({', '.join(names)})"
+        )
+    return names, providers, default or names[0]

@@ -5,12 +5,23 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from chat.providers import split_model
+from chatsite.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    env_url,
+    parse_models,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+# Each secret may also come from a file: NAME_FILE=/run/secrets/name.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
@@ -71,7 +82,7 @@ _SQLITE_DEFAULT = {
         "timeout": 20,
     },
 }
-_database_url = env_str("DATABASE_URL")
+_database_url = env_secret("DATABASE_URL")
 if _database_url:
     try:
         _database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
@@ -87,7 +98,7 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_secret("REDIS_URL")
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(
@@ -146,30 +157,25 @@ LOGGING = {
 
 # --- The chat itself -------------------------------------------------------------------
 # Configured the way the OpenAI SDK is. With neither set, the built-in demo upstream answers.
-OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_API_KEY = env_secret("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "")
 CHAT_DEMO_MODE = not OPENAI_API_KEY and not OPENAI_BASE_URL
 if not OPENAI_BASE_URL:
     OPENAI_BASE_URL = "" if CHAT_DEMO_MODE else "https://api.openai.com/v1"
-ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_API_KEY = env_secret("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env_url("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
 
-# The models users may pick, the first being the default: "name" is served by the OpenAI-
-# compatible upstream, "anthropic:name" by Anthropic's Messages API.
-CHAT_MODEL = env_str("CHAT_MODEL", "demo" if CHAT_DEMO_MODE else "gpt-4o-mini")
-CHAT_MODEL_PROVIDERS: dict[str, str] = {}
-for _entry in env_list("CHAT_MODELS", [CHAT_MODEL]):
-    # Only a known provider is a prefix: Ollama's "llama3.1:8b" is one model name.
-    _provider, _, _name = _entry.partition(":")
-    if _provider not in {"openai", "anthropic"}:
-        _provider, _name = "openai", _entry
-    if not _name:
-        raise ImproperlyConfigured(f"CHAT_MODELS has an entry with no model name: {_entry!r}")
-    if _provider == "anthropic" and not ANTHROPIC_API_KEY:
-        raise ImproperlyConfigured(f"CHAT_MODELS names {_entry!r}: set ANTHROPIC_API_KEY too")
-    CHAT_MODEL_PROVIDERS[_name] = _provider
-CHAT_MODELS = list(CHAT_MODEL_PROVIDERS)
-CHAT_MODEL = CHAT_MODELS[0]
+# The models users may pick: "name" is served by the OpenAI-compatible upstream,
+# "anthropic:name" by Anthropic's Messages API (chat/providers/). The default is CHAT_MODEL
+# when set (it must be one of them), else the first.
+_default_model = env_str("CHAT_MODEL") or None
+CHAT_MODELS, CHAT_MODEL_PROVIDERS, CHAT_MODEL = parse_models(
+    env_list("CHAT_MODELS", [_default_model or ("demo" if CHAT_DEMO_MODE else "gpt-4o-mini")]),
+    split_model,
+    _default_model,
+)
+if "anthropic" in CHAT_MODEL_PROVIDERS.values() and not ANTHROPIC_API_KEY:
+    raise ImproperlyConfigured("CHAT_MODELS names an anthropic: model: set ANTHROPIC_API_KEY too")
 # Sent first in every conversation that has no system prompt of its own.
 CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")
 CHAT_MAX_TOKENS = env_int("CHAT_MAX_TOKENS", 4096)  # Anthropic requires a limit

@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
+from chat.providers import split_model
+from chatsite.env import env_secret, parse_models
 from tests.live import ROOT
 
 BAD_VALUES = [
@@ -75,6 +78,19 @@ def test_database_url_and_redis_url_switch_to_the_scaled_out_setup():
     ]
 
 
+def test_the_builtin_tools_are_on_by_default():
+    result = subprocess.run(
+        [sys.executable, "-c", "from chatsite import settings; print(settings.CHAT_TOOLS)"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "CHAT_TOOLS"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "['get_current_time', 'calculator', 'search_conversations']"
+
+
 def test_debug_off_needs_a_secret_key():
     result = load_settings(DJANGO_DEBUG="false")
     assert result.returncode != 0
@@ -111,3 +127,52 @@ def test_an_anthropic_model_needs_its_key():
     result = load_settings(CHAT_MODELS="anthropic:claude-x")
     assert result.returncode != 0
     assert "ANTHROPIC_API_KEY" in result.stderr.splitlines()[-1]
+
+
+# --- the pieces, without a subprocess ----------------------------------------------------
+
+
+def test_models_are_read_with_their_providers_and_the_first_is_the_default():
+    names, providers, default = parse_models(
+        ["llama3.1:8b", "anthropic:claude-x"], split_model, None
+    )
+    assert names == ["llama3.1:8b", "claude-x"]
+    assert providers == {"llama3.1:8b": "openai", "claude-x": "anthropic"}
+    assert default == "llama3.1:8b"
+
+
+def test_chat_model_picks_the_default_among_chat_models():
+    _, _, default = parse_models(["m1", "m2"], split_model, "m2")
+    assert default == "m2"
+    with pytest.raises(ImproperlyConfigured, match="CHAT_MODEL is 'm3'"):
+        parse_models(["m1", "m2"], split_model, "m3")
+
+
+def test_a_model_entry_without_a_name_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="no model name"):
+        parse_models(["anthropic:"], split_model, None)
+
+
+def test_a_secret_can_come_from_a_file(tmp_path, monkeypatch):
+    secret = tmp_path / "key"
+    secret.write_text("sk-from-a-file\n")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(secret))
+    assert env_secret("OPENAI_API_KEY") == "sk-from-a-file"
+
+
+def test_a_secret_set_twice_or_in_a_missing_file_stops_the_site(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(tmp_path / "missing"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="OPENAI_API_KEY_FILE could not be read"):
+        env_secret("OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-here-too")
+    with pytest.raises(ImproperlyConfigured, match="not both"):
+        env_secret("OPENAI_API_KEY")
+
+
+def test_the_secret_key_file_is_enough_with_debug_off(tmp_path):
+    key = tmp_path / "secret_key"
+    key.write_text("a-long-secret-key-" + "x" * 40)
+    result = load_settings(DJANGO_DEBUG="false", DJANGO_SECRET_KEY_FILE=str(key))
+    assert result.returncode == 0, result.stderr

@@ -162,11 +162,9 @@ def test_enabled_tools_follow_the_setting(settings):
     assert [t.name for t in enabled_tools()] == ["calculator", "get_current_time"]
 
 
-def test_enabled_tools_default_to_the_builtins(settings):
-    if hasattr(settings, "CHAT_TOOLS"):
-        del settings.CHAT_TOOLS
-    names = [t.name for t in enabled_tools()]
-    assert names == ["get_current_time", "calculator", "search_conversations"]
+def test_enabled_tools_are_those_chat_tools_names_in_its_order(settings):
+    settings.CHAT_TOOLS = ["search_conversations", "calculator"]
+    assert [t.name for t in enabled_tools()] == ["search_conversations", "calculator"]
 
 
 def test_enabled_tools_skip_unknown_names(settings, caplog):
