@@ -10,7 +10,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import builtin_tools  # noqa: F401 - registers the built-in tools
-        from chat.replies import SWEEP_UID, sweep_on_first_request
+        from chat.running import SWEEP_UID, sweep_on_first_request
         from chat.tools import REGISTRY
 
         # A typo in CHAT_TOOLS would silently take a tool away: refuse to start instead.

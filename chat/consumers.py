@@ -15,8 +15,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, generation, replies, running
+from chat import broadcast, running
 from chat.models import Conversation, Message, title_from_message
+from chat.replies import Busy
 
 log = logging.getLogger(__name__)
 
@@ -246,12 +247,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """Start a reply (after saving `user_text`, unless this is a retry); refused with
         nothing saved when one is already being written or the process is full."""
         try:
-            await generation.start(
+            await running.start(
                 conversation, self.scope.get("server"), user_text=user_text, model=model
             )
         except running.Full:
             raise FULL from None
-        except running.Busy:
+        except Busy:
             raise FrameError("busy", "A reply is already being written.") from None
 
     async def owned_conversation(self, pk: int) -> Conversation:
@@ -335,11 +336,11 @@ def save_system_prompt(conversation: Conversation, prompt: str) -> None:
 
 @database_sync_to_async
 def transcript(conversation: Conversation) -> tuple[list[dict], Message | None]:
-    live = replies.live_reply(conversation)
+    live = running.live_reply(conversation)
     return conversation.transcript(), live
 
 
-live_reply = database_sync_to_async(replies.live_reply)
+live_reply = database_sync_to_async(running.live_reply)
 
 
 @database_sync_to_async

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import broadcast, providers, replies, running, titles
+from chat import broadcast, providers, replies, titles
 from chat.models import Conversation, Message, ToolState
 from chat.providers.assembler import StreamAssembler
 from chat.providers.http import Upstream, UpstreamError
@@ -91,8 +92,13 @@ class ToolCall:
 class Generation:
     """The reply being written in one conversation; its current round's state."""
 
-    def __init__(self, conversation_id: int) -> None:
+    def __init__(
+        self, conversation_id: int, on_finished: Callable[[], None] = lambda: None
+    ) -> None:
         self.conversation_id = conversation_id
+        # Called once the reply is saved whole, before its last frame: the registry of
+        # running replies lets it go (so a page opened now finds it in one or the other).
+        self.on_finished = on_finished
         self.message_id = 0  # the current round's assistant message
         # This reply's own channel-layer channel: how other processes ask it to let a socket
         # watch it, or to stop.
@@ -231,47 +237,6 @@ class Generation:
         # Otherwise a round is being saved: let it finish; the next one will not start.
 
 
-async def start(
-    conversation: Conversation,
-    server: tuple[str, int] | None = None,
-    *,
-    user_text: str | None = None,
-    model: str | None = None,
-) -> Message:
-    """Save the user's message (none for a retry), create the reply's row, announce both,
-    and start writing the reply in the background.
-
-    `model`: the model picked for this message, which the conversation keeps from now on.
-    `server` is this server's address, which the demo upstream is reached at. Raises
-    running.Busy (or running.Full) with nothing saved when the reply cannot start.
-    """
-    model = model or conversation.model or settings.CHAT_MODEL
-    upstream = providers.upstream_for(model, server)
-    generation = Generation(conversation.pk)
-    running.claim(conversation.pk, generation)  # before the first await
-    try:
-        # The default prefix matters: channels_redis reads every process-local channel from
-        # one Redis key, and a reader of another prefix would starve the consumers.
-        generation.channel = await get_channel_layer().new_channel()
-        user_message, reply, history = await replies.begin(
-            conversation, generation.channel, user_text, model
-        )
-    except BaseException:
-        running.release(conversation.pk)
-        raise
-    if user_message is not None:
-        await broadcast.publish(
-            conversation.pk,
-            {"type": "message", "conversation": conversation.pk, "message": user_message},
-        )
-    generation.next_round(reply.pk)
-    await _announce(reply)
-    generation.task = asyncio.create_task(
-        _run(generation, conversation, upstream, history), name=f"reply-{reply.pk}"
-    )
-    return reply
-
-
 async def _listen(generation: Generation) -> None:
     """Answer requests sent to this reply's channel from other processes."""
     layer = get_channel_layer()
@@ -287,12 +252,13 @@ async def _listen(generation: Generation) -> None:
             generation.remote_watchers.discard(reply_to)
 
 
-async def _run(
+async def run(
     generation: Generation,
     conversation: Conversation,
     upstream: Upstream,
     history: list[dict],
 ) -> None:
+    """Write the reply: round after round while the model calls tools, then save it."""
     listener = asyncio.create_task(_listen(generation))
     try:
         round_number = 1
@@ -300,7 +266,7 @@ async def _run(
             await _save_round(generation, last=False)
             reply, history = await replies.next_round(conversation, generation.channel)
             generation.next_round(reply.pk)
-            await _announce(reply)
+            await announce(reply)
             round_number += 1
     except asyncio.CancelledError:
         if not generation.stop_requested:
@@ -325,7 +291,6 @@ async def _round(
         generation.status = Status.STOPPED
         return False
     helpers = [asyncio.create_task(_publish_frames(generation))]
-    _keep_checkpointing()
     tools = enabled_tools()
     go_on = False
     try:
@@ -426,36 +391,6 @@ async def _publish_frames(generation: Generation) -> None:
             return
 
 
-# The task that checkpoints this process's replies, per event loop (tests run several).
-_checkpointers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
-
-
-def _keep_checkpointing() -> None:
-    """Make sure the process's checkpointer runs: it stops once no reply is being written."""
-    loop = asyncio.get_running_loop()
-    task = _checkpointers.get(loop)
-    if task is None or task.done():
-        for old in [old for old in _checkpointers if old.is_closed()]:
-            del _checkpointers[old]
-        _checkpointers[loop] = loop.create_task(_checkpoint_all(), name="checkpoints")
-
-
-async def _checkpoint_all() -> None:
-    """Save the text so far of every reply in this process every CHAT_CHECKPOINT_INTERVAL,
-    all in one database call, beside the frames, never in their way; an unchanged reply
-    is saved too, which shows its writer is alive."""
-    while running.generations():
-        await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
-        # A round being saved (`finished`) is left to its final save.
-        texts = {g.message_id: g.text for g in running.generations() if not g.finished}
-        if not texts:
-            continue
-        try:
-            await replies.checkpoint_all(texts)
-        except Exception:
-            log.exception("checkpoint of replies %s failed", sorted(texts))
-
-
 async def _save_round(generation: Generation, *, last: bool) -> None:
     """Save the round's message whole and send its last frame."""
     if generation.status == Status.STREAMING:  # cut off by a shutdown: keep what we have
@@ -472,9 +407,7 @@ async def _save_round(generation: Generation, *, last: bool) -> None:
         )
     finally:
         if last:
-            # Saved before it leaves the registry, so a page opened now finds it in one
-            # place or the other.
-            running.release(generation.conversation_id)
+            generation.on_finished()
         await generation.send_last_frame()
 
 
@@ -520,7 +453,9 @@ async def _improve_title(conversation: Conversation, upstream: Upstream) -> None
         )
 
 
-async def _announce(reply: Message) -> None:
+async def announce(reply: Message) -> None:
+    """Tell every socket on the conversation that a reply has started (`writer`: its channel,
+    for sockets in other processes to watch it)."""
     await broadcast.publish(
         reply.conversation_id,
         {"type": "message", "conversation": reply.conversation_id, "message": reply.as_dict()},

@@ -3,16 +3,14 @@ end, and marked `interrupted` when the process writing them is gone."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.signals import request_started
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from chat import broadcast, running
+from chat import broadcast
 from chat.models import (
     TOOL_STATUS_OF_STATE,
     Conversation,
@@ -21,56 +19,54 @@ from chat.models import (
     mark_stale_replies_interrupted,
 )
 
-log = logging.getLogger(__name__)
-
 Status = Message.Status
-SWEEP_UID = "chat-sweep-dead-replies"
 
 
-def mark_dead_replies(conversation: Conversation | None = None) -> int:
-    """Mark `interrupted` the replies (in one conversation, or all) that nobody is writing."""
+class Busy(Exception):
+    """A reply is already being written in this conversation."""
+
+
+def mark_dead_replies(conversation: Conversation | None, running: set[int]) -> int:
+    """Mark `interrupted` the replies (in one conversation, or all) that nobody is writing;
+    `running`: the replies this process is writing."""
     if broadcast.multi_process():
         # Several processes: a writer checkpoints every second, so a still row is dead.
         stale_after = timedelta(seconds=max(30, 5 * settings.CHAT_CHECKPOINT_INTERVAL))
     else:
         # One process: a reply this process is not writing has no writer at all.
         stale_after = timedelta(0)
-    return mark_stale_replies_interrupted(
-        conversation, running.message_ids(), stale_after=stale_after
-    )
+    return mark_stale_replies_interrupted(conversation, running, stale_after=stale_after)
 
 
-def sweep_on_first_request(**kwargs) -> None:
-    """When the site starts serving, mark the replies a previous run left `streaming`."""
-    request_started.disconnect(dispatch_uid=SWEEP_UID)
-    count = mark_dead_replies()
-    if count:
-        log.info("marked %d unfinished replies as interrupted", count)
-
-
-def live_reply(conversation: Conversation) -> Message | None:
-    """The reply being written in this conversation, by whichever process, if any."""
-    mark_dead_replies(conversation)
+def live_reply(conversation: Conversation, running: set[int]) -> Message | None:
+    """The reply being written in this conversation, by whichever process, if any;
+    `running`: the replies this process is writing."""
+    mark_dead_replies(conversation, running)
     return conversation.messages.filter(status=Status.STREAMING).first()
 
 
 @database_sync_to_async
 def begin(
-    conversation: Conversation, writer: str, user_text: str | None, model: str | None
+    conversation: Conversation,
+    writer: str,
+    user_text: str | None,
+    model: str | None,
+    running: set[int],
 ) -> tuple[dict | None, Message, list[dict]]:
     """Everything a reply needs before the model is asked, in one database call: the user's
     message saved (none for a retry), the model picked last kept on the conversation, the
     reply's row created, and the history to send.
 
-    Refused as `running.Busy`, with nothing saved, when another process is writing a reply
-    in the conversation (in one process, `running.claim` has already made sure).
+    Refused as Busy, with nothing saved, when another process is writing a reply in the
+    conversation (in one process, chat.running has already made sure); `running`: the
+    replies this process is writing.
     """
     with transaction.atomic():
         if broadcast.multi_process():
             # Serialises starts in one conversation across processes.
             Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
-            if live_reply(conversation) is not None:
-                raise running.Busy
+            if live_reply(conversation, running) is not None:
+                raise Busy
         user_message = None
         if user_text is not None:
             user_message = Message.objects.create(

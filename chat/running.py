@@ -1,31 +1,81 @@
-"""The replies this process is writing now, by conversation id.
+"""The replies this process is writing: starting one, finding one, and keeping them alive.
 
-Holding a reply here also keeps its task from being garbage-collected while it runs. A
-conversation has at most one reply being written; `claim` is synchronous, so two sockets of
-this process cannot both start one (the database check in chat.replies covers the others).
+This is what sockets and pages use; the loop that writes a reply is chat.generation, its
+storage chat.replies. A conversation has at most one reply being written; `start` claims it
+here before its first await, so two sockets of this process cannot both start one (the
+database check in chat.replies covers the other processes). Holding a reply here also
+keeps its task from being garbage-collected while it runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import logging
 
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.signals import request_started
 
-if TYPE_CHECKING:
-    from chat.generation import Generation
+from chat import broadcast, generation, providers, replies
+from chat.generation import Generation
+from chat.models import Conversation, Message
+from chat.replies import Busy
+
+log = logging.getLogger(__name__)
+
+SWEEP_UID = "chat-sweep-dead-replies"
 
 _running: dict[int, Generation] = {}
-
-
-class Busy(Exception):
-    """A reply is already being written in this conversation."""
 
 
 class Full(Busy):
     """This process is writing as many replies as it may (CHAT_MAX_REPLIES)."""
 
 
+async def start(
+    conversation: Conversation,
+    server: tuple[str, int] | None = None,
+    *,
+    user_text: str | None = None,
+    model: str | None = None,
+) -> Message:
+    """Save the user's message (none for a retry), create the reply's row, announce both,
+    and start writing the reply in the background.
+
+    `model`: the model picked for this message, which the conversation keeps from now on.
+    `server` is this server's address, which the demo upstream is reached at. Raises Busy
+    (or Full) with nothing saved when the reply cannot start.
+    """
+    model = model or conversation.model or settings.CHAT_MODEL
+    upstream = providers.upstream_for(model, server)
+    reply = Generation(conversation.pk, on_finished=lambda: _release(conversation.pk))
+    _claim(conversation.pk, reply)  # before the first await
+    try:
+        # The default prefix matters: channels_redis reads every process-local channel from
+        # one Redis key, and a reader of another prefix would starve the consumers.
+        reply.channel = await get_channel_layer().new_channel()
+        user_message, row, history = await replies.begin(
+            conversation, reply.channel, user_text, model, message_ids()
+        )
+    except BaseException:
+        _release(conversation.pk)
+        raise
+    if user_message is not None:
+        await broadcast.publish(
+            conversation.pk,
+            {"type": "message", "conversation": conversation.pk, "message": user_message},
+        )
+    reply.next_round(row.pk)
+    await generation.announce(row)
+    reply.task = asyncio.create_task(
+        generation.run(reply, conversation, upstream, history), name=f"reply-{row.pk}"
+    )
+    _keep_checkpointing()
+    return row
+
+
 def get(conversation_id: int) -> Generation | None:
+    """The reply this process is writing in a conversation, if it is writing one."""
     return _running.get(conversation_id)
 
 
@@ -33,27 +83,73 @@ def full() -> bool:
     return len(_running) >= settings.CHAT_MAX_REPLIES
 
 
-def claim(conversation_id: int, generation: Generation) -> None:
-    if conversation_id in _running:
-        raise Busy
-    if full():
-        raise Full
-    _running[conversation_id] = generation
-
-
-def release(conversation_id: int) -> None:
-    _running.pop(conversation_id, None)
-
-
-def generations() -> list[Generation]:
-    return list(_running.values())
-
-
 def message_ids() -> set[int]:
     """The reply messages this process is writing."""
-    return {generation.message_id for generation in _running.values()}
+    return {reply.message_id for reply in _running.values()}
 
 
 def clear() -> None:
     """Forget every reply (tests start each with none)."""
     _running.clear()
+
+
+def _claim(conversation_id: int, reply: Generation) -> None:
+    if conversation_id in _running:
+        raise Busy
+    if full():
+        raise Full
+    _running[conversation_id] = reply
+
+
+def _release(conversation_id: int) -> None:
+    _running.pop(conversation_id, None)
+
+
+# --- liveness ---------------------------------------------------------------------------
+
+
+def live_reply(conversation: Conversation) -> Message | None:
+    """The reply being written in this conversation, by whichever process, if any."""
+    return replies.live_reply(conversation, message_ids())
+
+
+def mark_dead_replies(conversation: Conversation | None = None) -> int:
+    return replies.mark_dead_replies(conversation, message_ids())
+
+
+def sweep_on_first_request(**kwargs) -> None:
+    """When the site starts serving, mark the replies a previous run left `streaming`."""
+    request_started.disconnect(dispatch_uid=SWEEP_UID)
+    count = mark_dead_replies()
+    if count:
+        log.info("marked %d unfinished replies as interrupted", count)
+
+
+# The task that checkpoints this process's replies, per event loop (tests run several).
+_checkpointers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def _keep_checkpointing() -> None:
+    """Make sure the process's checkpointer runs: it stops once no reply is being written."""
+    loop = asyncio.get_running_loop()
+    task = _checkpointers.get(loop)
+    if task is None or task.done():
+        for old in [old for old in _checkpointers if old.is_closed()]:
+            del _checkpointers[old]
+        _checkpointers[loop] = loop.create_task(_checkpoint_all(), name="checkpoints")
+
+
+async def _checkpoint_all() -> None:
+    """Save the text so far of every reply in this process every CHAT_CHECKPOINT_INTERVAL,
+    all in one database call, beside the frames, never in their way; an unchanged reply
+    is saved too, which shows its writer is alive."""
+    while _running:
+        await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
+        # A round being saved (`finished`) is left to its final save.
+        texts = {r.message_id: r.text for r in list(_running.values()) if not r.finished}
+        if not texts:
+            continue
+        try:
+            await replies.checkpoint_all(texts)
+        except Exception:
+            log.exception("checkpoint of replies %s failed", sorted(texts))

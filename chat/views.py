@@ -10,14 +10,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from chat import broadcast, replies, running
+from chat import broadcast, running
 from chat.models import Conversation
 
 
 def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
     messages = []
     if conversation is not None:
-        replies.mark_dead_replies(conversation)
+        running.mark_dead_replies(conversation)
         messages = conversation.transcript()
     return render(
         request,
@@ -90,7 +90,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     if writing_here is not None:  # no point paying for a reply nobody will read
         writing_here.stop()
     else:
-        live = replies.live_reply(conv)
+        live = running.live_reply(conv)
         if live is not None and live.writer:
             async_to_sync(broadcast.request_stop)(live.writer)
     conv.delete()

@@ -160,7 +160,7 @@ def test_sign_up_opens_with_its_setting(client, db, settings, django_user_model)
 def test_the_first_request_marks_replies_left_streaming_by_a_previous_run(client, alice):
     from django.core.signals import request_started
 
-    from chat.replies import SWEEP_UID, sweep_on_first_request
+    from chat.running import SWEEP_UID, sweep_on_first_request
 
     conversation = Conversation.objects.create(user=alice)
     Message.objects.create(conversation=conversation, role="assistant", status="streaming")
