@@ -10,7 +10,7 @@ from django.db.models.functions import Cast
 from django.forms import Media, Script
 from django.template.loader import render_to_string
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, vocabulary
 
 # The chat page's renderer and reply styles, scoped to .chat-transcript in the admin.
 TRANSCRIPT_MEDIA = Media(
@@ -31,9 +31,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @property
-    def media(self) -> Media:
-        return super().media + TRANSCRIPT_MEDIA
+    def render_change_form(self, request, context, *args, **kwargs):
+        # Only the pages that show a transcript load the renderer.
+        context["media"] = context["media"] + TRANSCRIPT_MEDIA
+        return super().render_change_form(request, context, *args, **kwargs)
 
 
 def transcript_html(
@@ -47,7 +48,10 @@ def transcript_html(
         "systemPromptIsDefault": not own,
         "messages": messages,
     }
-    return render_to_string("admin/chat/transcript.html", {"data": data, "element_id": element_id})
+    return render_to_string(
+        "admin/chat/transcript.html",
+        {"data": data, "element_id": element_id, "vocabulary": vocabulary()},
+    )
 
 
 def admin_dict(message: Message, results: dict[str, Message] | None = None) -> dict:

@@ -20,7 +20,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import broadcast, providers, replies, titles
-from chat.models import Conversation, Message, ToolState
+from chat.models import ENDED_TOOL_STATES, Conversation, Message, ToolState
+from chat.protocol import Frame, ToolCallChange, ToolCallData
 from chat.providers.assembler import StreamAssembler
 from chat.providers.http import Upstream, UpstreamError
 from chat.tools import ToolContext, enabled_tools, run_tool_call
@@ -35,7 +36,6 @@ CUT_SHORT = {
     "content_filter": "The reply was cut off by the provider's content filter.",
 }
 TOOL_STOPPED = "Stopped by the user before the tool finished."
-ENDED_STATES = {ToolState.DONE, ToolState.FAILED, ToolState.STOPPED}
 
 
 def utf16_length(text: str) -> int:
@@ -59,14 +59,14 @@ class ToolCall:
 
     FIELDS = ("id", "name", "state", "duration_ms", "result")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> ToolCallData:
         return {"index": self.index, "arguments": self.arguments} | {
             name: getattr(self, name) for name in self.FIELDS
         }
 
-    def changes(self) -> dict | None:
+    def changes(self) -> ToolCallChange | None:
         """What changed since the last call, as a frame's `tools` entry; marks it sent."""
-        change: dict = {}
+        change: ToolCallChange = {}
         for name in self.FIELDS:
             value = getattr(self, name)
             if self._sent.get(name, change) != value:
@@ -159,9 +159,9 @@ class Generation:
 
     # --- frames ------------------------------------------------------------------------
 
-    def _take_frame(self, *, last: bool = False) -> dict | None:
+    def _take_frame(self, *, last: bool = False) -> Frame | None:
         """The next frame: what is new since the last one; None when nothing is."""
-        frame: dict = {"type": "frame", "message": self.message_id}
+        frame: Frame = {"type": "frame", "message": self.message_id}
         if self._unsent:
             text = "".join(self._unsent)
             self._unsent.clear()
@@ -211,7 +211,7 @@ class Generation:
         """
         async with self._send_lock:
             await self._flush()
-            frame = {
+            frame: Frame = {
                 "type": "frame",
                 "message": self.message_id,
                 "offset": min(max(offset, 0), self._sent_length),
@@ -397,7 +397,7 @@ async def _save_round(generation: Generation, *, last: bool) -> None:
         generation.status = Status.INTERRUPTED
         generation.error = "The server stopped while this reply was being written."
     for view in generation.calls:
-        if view.state not in ENDED_STATES:  # arguments cut off before the tool could run
+        if view.state not in ENDED_TOOL_STATES:  # arguments cut off before the tool could run
             view.state = (
                 ToolState.STOPPED if generation.status == Status.STOPPED else ToolState.FAILED
             )

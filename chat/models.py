@@ -9,6 +9,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from chat.protocol import ConversationData, MessageData, ToolCallData
+
 TITLE_LENGTH = 80
 
 
@@ -42,7 +44,7 @@ class Conversation(models.Model):
     def display_title(self) -> str:
         return self.title or "New chat"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> ConversationData:
         return {"id": self.pk, "title": self.display_title(), "url": self.get_absolute_url()}
 
     def history_for_model(self, before: int | None = None) -> list[dict]:
@@ -71,7 +73,7 @@ class Conversation(models.Model):
             history.append(message.as_upstream())
         return history
 
-    def transcript(self) -> list[dict]:
+    def transcript(self) -> list[MessageData]:
         """The messages as the page shows them (docs/protocol.md): each tool result folded
         into the call that asked for it, system messages left out."""
         rows = list(self.messages.exclude(role=Message.Role.SYSTEM))
@@ -135,11 +137,11 @@ class Message(models.Model):
     def is_finished(self) -> bool:
         return self.status != self.Status.STREAMING
 
-    def as_dict(self, results: dict[str, Message] | None = None) -> dict:
+    def as_dict(self, results: dict[str, Message] | None = None) -> MessageData:
         """This message on the wire (docs/protocol.md). A streaming reply's text is sent by
         its writer, so its `content` is left empty here. `results`: the conversation's tool
         messages by call id, to fold into this message's calls."""
-        data = {
+        data: MessageData = {
             "id": self.pk,
             "role": self.role,
             "status": self.status,
@@ -168,13 +170,37 @@ class Message(models.Model):
 
 
 class ToolState(models.TextChoices):
-    """Where one tool call is: the same words in Python, the wire, the page and its CSS."""
+    """Where one tool call is: the same words in Python, the wire, the page and its CSS
+    (`is-<state>`); the labels are what the page shows."""
 
-    STREAMING = "streaming"  # its arguments are still arriving
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    STOPPED = "stopped"
+    STREAMING = "streaming", "preparing…"  # its arguments are still arriving
+    RUNNING = "running", "running…"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+    STOPPED = "stopped", "stopped"
+
+
+ENDED_TOOL_STATES = (ToolState.DONE, ToolState.FAILED, ToolState.STOPPED)
+
+# What the page says under a reply that did not end `complete` (its own error when it has
+# one, this when not).
+NOTICES = {
+    Message.Status.STOPPED: "Stopped.",
+    Message.Status.ERROR: "Something went wrong while writing this reply.",
+    Message.Status.INTERRUPTED: "This reply was interrupted.",
+}
+
+
+def vocabulary() -> dict:
+    """The words above for the page's scripts (static/chat/vocabulary.js reads them), so
+    JavaScript uses these definitions instead of its own copies."""
+    return {
+        "statuses": {status.name: status.value for status in Message.Status},
+        "toolStates": {state.name: state.value for state in ToolState},
+        "toolStateLabels": {state.value: state.label for state in ToolState},
+        "endedToolStates": [state.value for state in ENDED_TOOL_STATES],
+        "notices": {status.value: words for status, words in NOTICES.items()},
+    }
 
 
 # A tool message's status says how its call ended.
@@ -186,7 +212,7 @@ TOOL_STATE_OF_STATUS = {
 TOOL_STATUS_OF_STATE = {state: status for status, state in TOOL_STATE_OF_STATUS.items()}
 
 
-def tool_call_dict(index: int, call: dict, result: Message | None) -> dict:
+def tool_call_dict(index: int, call: dict, result: Message | None) -> ToolCallData:
     """A saved tool call with its result, as the page shows it."""
     function = call.get("function") or {}
     return {

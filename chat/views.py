@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from chat import broadcast, running
-from chat.models import Conversation
+from chat.models import Conversation, vocabulary
 
 
 def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
@@ -27,6 +27,7 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             "conversations": Conversation.objects.owned_by(request.user),
             "has_messages": bool(messages),
             "demo_mode": settings.CHAT_DEMO_MODE,
+            "vocabulary": vocabulary(),
             "page_data": {
                 "conversation": conversation.pk if conversation else None,
                 "wsPath": "/ws/chat/",

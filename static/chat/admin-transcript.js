@@ -6,13 +6,9 @@
 import { cloneTemplate } from "./dom.js";
 import { renderInto } from "./render/markdown.js";
 import { ToolCalls } from "./tools.js";
+import { NOTICES } from "./vocabulary.js";
 
 const SEPARATOR = " · ";
-const STATUS_WORDS = {
-  stopped: "Stopped by the user.",
-  error: "Something went wrong while writing this reply.",
-  interrupted: "This reply was interrupted.",
-};
 
 function when(iso) {
   const date = new Date(iso);
@@ -64,7 +60,7 @@ function turn(root, m) {
       new ToolCalls(tools, { root, open: true }).replace(m.tool_calls);
     }
   }
-  const problem = m.error || STATUS_WORDS[m.status];
+  const problem = m.error || NOTICES[m.status];
   if (problem) {
     const p = document.createElement("p");
     p.className = "turn-error";

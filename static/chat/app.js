@@ -10,6 +10,7 @@ import { Settings } from "./settings.js";
 import { Sidebar } from "./sidebar.js";
 import { Socket } from "./socket.js";
 import { Thread } from "./thread.js";
+import { STATUS } from "./vocabulary.js";
 
 const REPLY_START_TIMEOUT_MS = 20000; // give up waiting for a reply to start
 
@@ -147,13 +148,13 @@ function stop() {
 
 function replyEnded(reply) {
   session.stopping = false;
-  if (reply.status === "complete" && reply.tools.length) {
+  if (reply.status === STATUS.COMPLETE && reply.tools.length) {
     session.nextRound = true; // its tools ran: the model is asked again
     setAwaiting(true);
     return;
   }
-  if (reply.status === "complete") announce("Reply finished.");
-  else if (reply.status === "stopped") announce("Reply stopped.");
+  if (reply.status === STATUS.COMPLETE) announce("Reply finished.");
+  else if (reply.status === STATUS.STOPPED) announce("Reply stopped.");
   else announce(reply.error || "The reply did not finish.");
   updateComposer();
 }
@@ -186,7 +187,7 @@ const handlers = {
     if (m.role === "user") {
       composer.saved();
       sidebar.moveToTop(session.conversation);
-    } else if (m.role === "assistant" && m.status === "streaming") {
+    } else if (m.role === "assistant" && m.status === STATUS.STREAMING) {
       if (!session.nextRound) announce("The assistant is replying.");
       session.nextRound = false;
       setAwaiting(false);

@@ -7,14 +7,9 @@
 import { cloneTemplate } from "./dom.js";
 import { ReplyRenderer, renderInto } from "./render/markdown.js";
 import { ToolCalls } from "./tools.js";
+import { NOTICES, STATUS } from "./vocabulary.js";
 
 const FOLLOW_SLACK_PX = 40; // this close to the bottom counts as "reading the latest"
-
-const NOTICES = {
-  stopped: () => "Stopped.",
-  error: (error) => error || "Something went wrong while writing this reply.",
-  interrupted: (error) => error || "This reply was interrupted.",
-};
 
 function shown(m) {
   return m.role === "user" || m.role === "assistant";
@@ -54,13 +49,13 @@ class Reply {
     this.lastSeq = 0;
     this.status = "";
     this.error = "";
-    this.showText(m.content || "", m.status === "streaming");
+    this.showText(m.content || "", m.status === STATUS.STREAMING);
     if (m.tool_calls) this.tools.replace(m.tool_calls);
     this.setStatus(m.status, m.error);
   }
 
   get streaming() {
-    return this.status === "streaming";
+    return this.status === STATUS.STREAMING;
   }
 
   /** Render `text` afresh, in a new container: a renderer still busy with the old one
@@ -106,14 +101,16 @@ class Reply {
     if (!words) return;
     const notice = cloneTemplate("msg-notice");
     notice.dataset.kind = status;
-    notice.querySelector(".msg-notice-text").textContent = words(error);
-    if (status === "stopped") notice.querySelector(".msg-retry").remove();
+    // A stopped reply says so in its own words; a failed one says why, if it knows.
+    notice.querySelector(".msg-notice-text").textContent =
+      status === STATUS.STOPPED ? words : error || words;
+    if (status === STATUS.STOPPED) notice.querySelector(".msg-retry").remove();
     this.node.append(notice);
   }
 
   /** Make this reply match the server's copy of it, touching only what differs. */
   update(m) {
-    if (m.status === "streaming") {
+    if (m.status === STATUS.STREAMING) {
       // Its text comes in frames; the copy's `content` is empty. Keep what we hold.
       if (!this.streaming) this.showText("", true);
       if (m.tool_calls) this.tools.replace(m.tool_calls);

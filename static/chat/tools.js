@@ -4,20 +4,14 @@
 // reader's open or closed choice survives every update. Everything goes in as text.
 
 import { cloneTemplate } from "./dom.js";
+import { ENDED_TOOL_STATES, TOOL_STATE, TOOL_STATE_LABELS } from "./vocabulary.js";
 
-const STATE_LABELS = {
-  streaming: "preparing…",
-  running: "running…",
-  done: "done",
-  failed: "failed",
-  stopped: "stopped",
-};
-const ENDED = new Set(["done", "failed", "stopped"]);
 const JSON_SPACE = /[ \t\n\r]/;
 
 export function stateLabel(state, durationMs) {
-  const label = STATE_LABELS[state] || state;
-  if (typeof durationMs === "number" && (state === "done" || state === "failed")) {
+  const label = TOOL_STATE_LABELS[state] || state;
+  const timed = state === TOOL_STATE.DONE || state === TOOL_STATE.FAILED;
+  if (typeof durationMs === "number" && timed) {
     return `${label} in ${durationMs.toLocaleString("en-US")} ms`;
   }
   return label;
@@ -78,7 +72,7 @@ function setText(node, text) {
 
 class ToolCall {
   constructor(index, root, open) {
-    this.data = { index, id: "", name: "", arguments: "", state: "streaming", duration_ms: null, result: "" };
+    this.data = { index, id: "", name: "", arguments: "", state: TOOL_STATE.STREAMING, duration_ms: null, result: "" };
     this.node = cloneTemplate("tool-call", root);
     this.node.open = open;
   }
@@ -94,7 +88,7 @@ class ToolCall {
     setText(this.node.querySelector(".tool-state"), stateLabel(state, durationMs));
     setText(this.node.querySelector(".tool-args code"), prettyJson(this.data.arguments));
     const resultSection = this.node.querySelector(".tool-result-section");
-    resultSection.hidden = !(ENDED.has(state) && result);
+    resultSection.hidden = !(ENDED_TOOL_STATES.has(state) && result);
     setText(resultSection.querySelector("code"), prettyJson(result || ""));
   }
 }
