@@ -1,4 +1,4 @@
-"""The websocket: checks who is asking and for what, then hands work to the generation.
+"""The websocket: checks who is asking and for what, then hands the work to chat.running.
 
 Each socket has at most one conversation open; it gets that conversation's events from
 chat.broadcast (this process's straight from the hub, other processes' through the layer).

@@ -1,4 +1,4 @@
-"""The chat pages. Thin: the work happens in the models and the generation."""
+"""The chat pages. Thin: the work happens in the models and in chat.running."""
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
