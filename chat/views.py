@@ -6,11 +6,12 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
-from chat import broadcast, running
+from chat import broadcast, paging, running
 from chat.models import Conversation, vocabulary
 
 
@@ -19,12 +20,19 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
     if conversation is not None:
         running.mark_dead_replies(conversation)
         messages = conversation.transcript()
+    listed, next_page = paging.page(Conversation.objects.owned_by(request.user))
     return render(
         request,
         "chat/chat.html",
         {
             "conversation": conversation,
-            "conversations": Conversation.objects.owned_by(request.user),
+            "conversations": listed,
+            # The sidebar's first page; the rest comes from `conversation_list` as it scrolls.
+            # An older current conversation is shown after it, set apart, until it is reached.
+            "current_below": conversation
+            if conversation and all(c.pk != conversation.pk for c in listed)
+            else None,
+            "next_page": next_page,
             "has_messages": bool(messages),
             "demo_mode": settings.CHAT_DEMO_MODE,
             "vocabulary": vocabulary(),
@@ -70,6 +78,24 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     # Another user's conversation answers exactly as a missing one.
     return _page(request, get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk))
+
+
+@require_GET
+@never_cache
+def conversation_list(request: HttpRequest) -> JsonResponse:
+    """The sidebar's next page: `?after=<cursor>` from the page or the previous answer."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "You are logged out. Reload the page to log in."}, status=401)
+    try:
+        listed, next_page = paging.page(
+            Conversation.objects.owned_by(request.user), request.GET.get("after")
+        )
+    except paging.BadCursor:
+        return JsonResponse(
+            {"error": "That is not a place in the conversation list. Reload the page."},
+            status=400,
+        )
+    return JsonResponse({"conversations": [c.as_dict() for c in listed], "next": next_page})
 
 
 @login_required

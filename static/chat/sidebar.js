@@ -1,10 +1,14 @@
 // The conversation list: the current conversation marked and moved to the top as it gets
 // messages, a conversation created on this page added from the list's <template>, rename
-// and delete through the list's own forms, and on narrow screens a drawer.
+// and delete through the list's own forms, and on narrow screens a drawer. The page holds
+// the list's first page; the rest is fetched a page at a time as the list is scrolled near
+// its end, or with its "Load more" button.
 
 import { cloneTemplate } from "./dom.js";
+import { showError } from "./notices.js";
 
 const ID_PLACEHOLDER = "999999999"; // in the list's data-rename-url / data-delete-url
+const LOAD_AHEAD = "0px 0px 300px 0px"; // fetch the next page this far before the end shows
 
 export class Sidebar {
   /** `ui`: {app, sidebar, toggle, close, backdrop, list, title}. */
@@ -45,6 +49,87 @@ export class Sidebar {
       if (event.key === "Escape" && this.narrow.matches) this.closeDrawer();
     });
     this.narrow.addEventListener("change", () => this.setOpen(false));
+
+    this.startPaging(ui.sidebar.querySelector(".conv-more"));
+  }
+
+  // ---------------------------------------------------------------- paging
+
+  startPaging(more) {
+    this.more = more;
+    this.next = more?.dataset.next || null; // the cursor of the page to fetch next
+    this.loading = false;
+    this.failed = false; // stop fetching by scroll until the button is pressed
+    if (!this.next) return;
+    more.addEventListener("click", () => this.loadMore(true));
+    if (!("IntersectionObserver" in window)) return; // the button alone, then
+    this.observer = new IntersectionObserver(
+      (entries) => {
+        if (!this.failed && entries.some((entry) => entry.isIntersecting)) this.loadMore(false);
+      },
+      { root: more.closest(".conv-nav"), rootMargin: LOAD_AHEAD },
+    );
+    this.observer.observe(more);
+  }
+
+  /** The next page, added at the end. `byButton`: focus goes to its first conversation. */
+  async loadMore(byButton) {
+    if (this.loading || !this.next) return;
+    this.loading = true;
+    this.failed = false;
+    const more = this.more;
+    more.textContent = "Loading…";
+    more.setAttribute("aria-busy", "true");
+    let page = null;
+    try {
+      const url = new URL(this.ui.list.dataset.moreUrl, window.location.href);
+      url.searchParams.set("after", this.next);
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      page = await response.json().catch(() => null);
+      if (!response.ok || !page) throw new Error(page?.error || `HTTP ${response.status}`);
+    } catch (error) {
+      this.loading = false;
+      this.failed = true;
+      more.removeAttribute("aria-busy");
+      more.textContent = "Load more (failed, try again)";
+      const why = page?.error || "Check the connection and try again.";
+      showError(`Could not load more conversations. ${why}`);
+      return;
+    }
+    const added = this.append(page.conversations);
+    this.next = page.next;
+    this.loading = false;
+    more.removeAttribute("aria-busy");
+    more.textContent = "Load more";
+    if (byButton) (added[0] || this.ui.list.lastElementChild)?.querySelector(".conv-link")?.focus();
+    if (!this.next) {
+      this.observer?.disconnect();
+      more.hidden = true;
+    } else if (this.observer) {
+      // Observing afresh reports at once: if the end is still in view, the next page comes too.
+      this.observer.unobserve(more);
+      this.observer.observe(more);
+    }
+  }
+
+  /** Items for `conversations` (newest first, all older than those shown), returned. One
+   * already listed (moved to the top, or created on this page) is not listed twice; the
+   * current one shown below the first page stays in its place, which the list has reached. */
+  append(conversations) {
+    const list = this.ui.list;
+    const added = [];
+    for (const conv of conversations) {
+      const below = list.querySelector(".conv-item.is-below");
+      const li = this.item(conv.id);
+      if (li) {
+        if (li === below) li.classList.remove("is-below");
+        continue;
+      }
+      const built = this.build(conv);
+      list.insertBefore(built, below);
+      added.push(built);
+    }
+    return added;
   }
 
   // ---------------------------------------------------------------- the list
@@ -91,6 +176,7 @@ export class Sidebar {
     if (typeof li === "number") li = this.item(li);
     if (!li) return;
     this.ui.list.querySelector(".conv-empty")?.remove();
+    li.classList.remove("is-below"); // now the newest, in its place
     if (this.ui.list.firstElementChild !== li) this.ui.list.prepend(li);
   }
 
