@@ -2,16 +2,17 @@
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib import messages as notices
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import broadcast, paging, running
+from chat import broadcast, paging, running, text
+from chat.forms import LogInForm, SignUpForm
 from chat.models import Conversation, vocabulary
 
 
@@ -54,6 +55,8 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
 class LoginView(auth_views.LoginView):
     """Django's own login, with a sign-up link where sign-up is open."""
 
+    authentication_form = LogInForm
+
     def get_context_data(self, **kwargs) -> dict:
         return super().get_context_data(**kwargs) | {"allow_signup": settings.CHAT_ALLOW_SIGNUP}
 
@@ -62,7 +65,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     """Open sign-up, only where CHAT_ALLOW_SIGNUP turns it on."""
     if not settings.CHAT_ALLOW_SIGNUP:
         raise Http404("Sign-up is closed. Ask an administrator for an account.")
-    form = UserCreationForm(request.POST or None)
+    form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         login(request, form.save())
         return redirect("chat:new")
@@ -103,7 +106,10 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
 def rename(request: HttpRequest, pk: int) -> HttpResponse:
     conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
     title = " ".join(request.POST.get("title", "").split())[:200]
-    if title:
+    problem = text.unsavable(title)
+    if problem:  # shown by the page the redirect opens (templates/chat/chat.html)
+        notices.error(request, f"The title was not changed: it contains {problem}.")
+    elif title:
         conv.title = title
         conv.save(update_fields=["title"])
     return redirect(conv)

@@ -367,3 +367,22 @@ def test_a_loaded_conversation_can_be_renamed_and_deleted(page, site):
     )
     assert gone.split()[-1] == "0"
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_title_that_cannot_be_saved_is_refused_in_words(page, site):
+    log_in(page, site)
+    item = page.locator("#conv-list .conv-item").first
+    before = item.inner_text()
+    item.hover()
+    item.locator(".conv-rename-btn").click()
+    # A browser sends a NUL in a form as it is (%00); PostgreSQL cannot store one.
+    item.locator(".conv-rename-input").evaluate("input => { input.value = 'Bad\\u0000title'; }")
+    item.locator(".conv-rename-input").press("Enter")
+    notice = page.locator("#notices .notice", has_text="The title was not changed")
+    notice.wait_for()
+    assert "NUL character" in notice.inner_text()
+    assert page.locator("#conv-list .conv-item").first.inner_text() == before
+    notice.locator(".notice-close").click()
+    assert page.locator("#notices .notice").count() == 0
+    assert page.errors == []

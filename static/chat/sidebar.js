@@ -50,6 +50,13 @@ export class Sidebar {
     });
     this.narrow.addEventListener("change", () => this.setOpen(false));
 
+    // A rename the server refused comes back as a notice in the page (chat.html).
+    for (const close of document.querySelectorAll("#notices .notice-close")) {
+      close.addEventListener("click", () => {
+        close.closest(".notice").remove();
+        document.getElementById("composer-input")?.focus();
+      });
+    }
     this.startPaging(ui.sidebar.querySelector(".conv-more"));
   }
 
