@@ -1,6 +1,7 @@
 """Read settings from the environment, failing loudly with the variable's name."""
 
 import os
+import re
 from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
@@ -43,11 +44,11 @@ def env_float(name: str, default: float) -> float:
     return _env_positive(name, default, float, "a number")
 
 
-def env_int(name: str, default: int) -> int:
-    return _env_positive(name, default, int, "a whole number")
+def env_int(name: str, default: int, *, zero_allowed: bool = False) -> int:
+    return _env_positive(name, default, int, "a whole number", zero_allowed)
 
 
-def _env_positive(name, default, parse, what):
+def _env_positive(name, default, parse, what, zero_allowed=False):
     value = os.environ.get(name)
     if value is None or value == "":
         return default
@@ -55,8 +56,9 @@ def _env_positive(name, default, parse, what):
         number = parse(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be {what}, not {value!r}") from None
-    if number <= 0:
-        raise ImproperlyConfigured(f"{name} must be greater than zero, not {value!r}")
+    if number < 0 or (number == 0 and not zero_allowed):
+        least = "zero or more" if zero_allowed else "greater than zero"
+        raise ImproperlyConfigured(f"{name} must be {least}, not {value!r}")
     return number
 
 
@@ -65,6 +67,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value.strip() == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_header_value(name: str) -> tuple[str, str] | None:
+    """A request header and the value it must have, as `HTTP_X_FORWARDED_PROTO,https`."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    header, _, expected = (part.strip() for part in value.partition(","))
+    header = header.upper()
+    if not re.fullmatch(r"HTTP_[A-Z0-9_]+", header) or not expected or "," in expected:
+        raise ImproperlyConfigured(
+            f"{name} must be a header and its value, as HTTP_X_FORWARDED_PROTO,https, not {value!r}"
+        )
+    return header, expected
 
 
 def env_url(name: str, default: str) -> str:

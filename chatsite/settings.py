@@ -9,6 +9,7 @@ from chat.providers import split_model
 from chatsite.env import (
     env_bool,
     env_float,
+    env_header_value,
     env_int,
     env_list,
     env_secret,
@@ -143,6 +144,22 @@ STORAGES = {
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS. With DEBUG off the site expects https: cookies only over TLS, HSTS (sent only on
+# https responses), plain http redirected. Each can be turned off, e.g. on a plain-http LAN.
+# Behind a TLS-terminating proxy, DJANGO_SECURE_PROXY_SSL_HEADER names the header it sets
+# (else every request looks like http and the redirect never ends).
+SECURE_PROXY_SSL_HEADER = env_header_value("DJANGO_SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+SECURE_HSTS_SECONDS = env_int(
+    "DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, zero_allowed=True
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# check --deploy asks for these two whenever HSTS is on, but they bind every subdomain, and
+# the browsers' preload list, for a long time: the operator's choice to make, not a default.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
 LOGGING = {
     "version": 1,

@@ -65,6 +65,10 @@ def start_site(workdir: Path, extra_env: dict[str, str]) -> LiveSite:
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "live-test-secret-key-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Production settings, but served over plain http on 127.0.0.1 (see the README).
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_SECURE_HSTS_SECONDS": "0",
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "STATIC_ROOT": str(workdir / "static"),
         "CHAT_FRAME_INTERVAL": "0.05",
