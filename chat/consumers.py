@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from chat import broadcast, running
+from chat.frames import history_parts
 from chat.models import Conversation, Message, title_from_message
 from chat.replies import Busy
 
@@ -101,10 +102,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.enter(conversation.pk, hold=True)
         snapshot: tuple[int, int] | None = None
         try:
-            messages, live = await transcript(conversation)
-            await self.send_json(
-                {"type": "history", "conversation": conversation.pk, "messages": messages}
-            )
+            parts, live = await history_frames(conversation)
+            for part in parts:
+                await self.send(text_data=part)
             if live is not None:
                 offset = resume[1] if resume and resume[0] == live.pk else 0
                 snapshot = await self.catch_up(conversation.pk, live, offset)
@@ -216,8 +216,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """Send the live reply from `offset`; the (message, seq) of the snapshot sent here."""
         writing_here = running.get(pk)
         if writing_here is not None:
-            data, seq = await writing_here.snapshot(offset)
-            await self.send(text_data=data)
+            pieces, seq = await writing_here.snapshot(offset)
+            for data in pieces:
+                await self.send(text_data=data)
             return writing_here.message_id, seq
         if live.writer and broadcast.multi_process():
             # Its writer sends the snapshot, then every frame, to this socket's channel.
@@ -335,9 +336,25 @@ def save_system_prompt(conversation: Conversation, prompt: str) -> None:
 
 
 @database_sync_to_async
-def transcript(conversation: Conversation) -> tuple[list[dict], Message | None]:
+def history_frames(conversation: Conversation) -> tuple[list[str], Message | None]:
+    """The conversation's `history`, encoded as frames under the size limit (in the
+    database's thread, so a long conversation never holds up the event loop), and the reply
+    being written in it, if any."""
     live = running.live_reply(conversation)
-    return conversation.transcript(), live
+    parts = history_parts(conversation.transcript())
+    frames = [
+        broadcast.encode(
+            {
+                "type": "history",
+                "conversation": conversation.pk,
+                "messages": messages,
+                "part": number,
+                "last": number == len(parts) - 1,
+            }
+        )
+        for number, messages in enumerate(parts)
+    ]
+    return frames, live
 
 
 live_reply = database_sync_to_async(running.live_reply)

@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import broadcast, providers, replies, titles
+from chat.frames import split_frame, utf16_length
 from chat.models import ENDED_TOOL_STATES, Conversation, Message, ToolState
 from chat.protocol import Frame, ToolCallChange, ToolCallData
 from chat.providers.assembler import StreamAssembler
@@ -36,11 +37,6 @@ CUT_SHORT = {
     "content_filter": "The reply was cut off by the provider's content filter.",
 }
 TOOL_STOPPED = "Stopped by the user before the tool finished."
-
-
-def utf16_length(text: str) -> int:
-    """Length as the browser counts it: offsets on the wire are in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 @dataclass
@@ -140,8 +136,24 @@ class Generation:
         self.changed.set()
 
     def update_calls(self) -> None:
-        """Take the tool calls as assembled so far (arguments still streaming in)."""
-        for index, call in enumerate(self.assembler.tool_calls()):
+        """Take the tool calls as assembled so far (arguments still streaming in).
+
+        Raises UpstreamError, which ends the round, when the model writes more calls or
+        longer arguments than the site allows: the frames and the history stay bounded.
+        """
+        assembled = self.assembler.tool_calls()
+        if len(assembled) > settings.CHAT_MAX_TOOL_CALLS:
+            raise UpstreamError(
+                f"The model asked for more than {settings.CHAT_MAX_TOOL_CALLS} tool calls at "
+                "once, the most this site allows, so the reply was ended."
+            )
+        for index, call in enumerate(assembled):
+            if len(call["function"]["arguments"]) > settings.CHAT_TOOL_ARGUMENTS_LIMIT:
+                raise UpstreamError(
+                    "The model wrote a tool call longer than "
+                    f"{settings.CHAT_TOOL_ARGUMENTS_LIMIT:,} characters, the most this site "
+                    "allows, so the reply was ended."
+                )
             if index == len(self.calls):
                 self.calls.append(ToolCall(index))
             view = self.calls[index]
@@ -159,8 +171,9 @@ class Generation:
 
     # --- frames ------------------------------------------------------------------------
 
-    def _take_frame(self, *, last: bool = False) -> Frame | None:
-        """The next frame: what is new since the last one; None when nothing is."""
+    def _take_frames(self, *, last: bool = False) -> list[Frame]:
+        """The next frames: what is new since the last one (none when nothing is), cut to
+        stay under the socket's size limit (chat/frames.py), each with its seq."""
         frame: Frame = {"type": "frame", "message": self.message_id}
         if self._unsent:
             text = "".join(self._unsent)
@@ -174,56 +187,67 @@ class Generation:
         if last:
             frame |= {"status": self.status, "error": self.error, "length": self.length}
         elif len(frame) == 2:
-            return None
-        self.seq += 1
-        frame["seq"] = self.seq
+            return []
+        frames = split_frame(frame)
+        for piece in frames:
+            self.seq += 1
+            piece["seq"] = self.seq
         self.last_frame_at = asyncio.get_running_loop().time()
-        return frame
+        return frames
 
     async def flush(self) -> None:
         """Send what is new to every watcher, here and in other processes."""
         async with self._send_lock:
-            await self._flush()
+            await self._send(self._take_frames())
 
-    async def _flush(self) -> None:
-        frame = self._take_frame()
-        if frame is None:
-            return
-        data = broadcast.encode(frame)
-        await broadcast.relay_here(self.conversation_id, data, self.message_id, frame["seq"])
-        for channel in list(self.remote_watchers):
-            await broadcast.send_to(channel, data, self.message_id, frame["seq"])
+    async def _send(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            data = broadcast.encode(frame)
+            await broadcast.relay_here(self.conversation_id, data, self.message_id, frame["seq"])
+            for channel in list(self.remote_watchers):
+                await broadcast.send_to(channel, data, self.message_id, frame["seq"])
 
     async def send_last_frame(self) -> None:
-        """The round's last frame, to every socket on the conversation in every process."""
+        """The round's last frame, to every socket on the conversation in every process
+        (the frames before it, when the rest was too long for one, go as live frames)."""
         async with self._send_lock:
-            frame = self._take_frame(last=True)
+            *before, frame = self._take_frames(last=True)
+            await self._send(before)
             await broadcast.publish(
                 self.conversation_id, frame, message=self.message_id, seq=frame["seq"]
             )
 
-    async def snapshot(self, offset: int, watcher: str = "") -> tuple[str, int]:
-        """Everything from `offset` for a new watcher, as one frame, and its seq.
+    async def snapshot(self, offset: int, watcher: str = "") -> tuple[list[str], int]:
+        """Everything from `offset` for a new watcher, as encoded frames, and the seq the
+        live frames continue from.
 
         Sent frames first, so the snapshot is exactly what the live frames continue; a
         `watcher` channel (a socket in another process) is sent the snapshot and then every
         frame, in order.
         """
         async with self._send_lock:
-            await self._flush()
-            frame: Frame = {
-                "type": "frame",
-                "message": self.message_id,
-                "offset": min(max(offset, 0), self._sent_length),
-                "text": self.text_from(offset),
-                "tools": [call.as_dict() for call in self.calls],
-                "seq": self.seq,
-            }
-            data = broadcast.encode(frame)
+            await self._send(self._take_frames())
+            start = min(max(offset, 0), self._sent_length)
+            frames = split_frame(
+                {
+                    "type": "frame",
+                    "message": self.message_id,
+                    "offset": start,
+                    "text": self.text_from(start),
+                    "tools": [call.as_dict() for call in self.calls],
+                }
+            )
+            # Numbered up to the seq it stands for; a long snapshot moves the seq on, so
+            # the live frames after it are still above all of its pieces.
+            self.seq = max(self.seq, len(frames))
+            for seq, piece in enumerate(frames, start=self.seq - len(frames) + 1):
+                piece["seq"] = seq
+            encoded = [broadcast.encode(piece) for piece in frames]
             if watcher:
-                await broadcast.send_to(watcher, data, self.message_id, self.seq)
+                for piece, data in zip(frames, encoded, strict=True):
+                    await broadcast.send_to(watcher, data, self.message_id, piece["seq"])
                 self.remote_watchers.add(watcher)
-            return data, self.seq
+            return encoded, self.seq
 
     # --- stopping ----------------------------------------------------------------------
 

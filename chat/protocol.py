@@ -66,10 +66,20 @@ class Frame(TypedDict):
     length: NotRequired[int]
 
 
+class MessageContinued(TypedDict, total=False):
+    """The rest of a long message in a later entry of `history`: appended to it."""
+
+    id: int
+    content: str
+    tool_calls: list[ToolCallData]
+
+
 class HistoryEvent(TypedDict):
     type: Literal["history"]
     conversation: int
-    messages: list[MessageData]
+    messages: list[MessageData | MessageContinued]
+    part: int  # a long history comes in several frames: 0, 1, … up to the `last`
+    last: bool
 
 
 class MessageEvent(TypedDict):

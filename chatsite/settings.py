@@ -1,5 +1,6 @@
 """Settings for the chat site: one module, read from the environment, development defaults."""
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",  # login attempts, limited (chatsite/logins.py)
     "chat",
 ]
 
@@ -52,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a locked-out login into the page that says when to retry.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -120,6 +124,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's own, behind axes' lockout check (chatsite/logins.py).
+AUTHENTICATION_BACKENDS = ["chatsite.logins.LockoutModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:new"
 LOGOUT_REDIRECT_URL = "login"
@@ -169,6 +175,8 @@ LOGGING = {
         "chat": {"handlers": ["console"], "level": env_str("CHAT_LOG_LEVEL", "INFO")},
         # One INFO line per upstream request is noise; failures reach the chat logger.
         "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # Each lockout is a WARNING line; every failed attempt an INFO one.
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 
@@ -206,6 +214,13 @@ if CHAT_TOOLS == ["none"]:
 CHAT_MAX_TOOL_ROUNDS = env_int("CHAT_MAX_TOOL_ROUNDS", 5)
 CHAT_TOOL_TIMEOUT = env_float("CHAT_TOOL_TIMEOUT", 10.0)
 CHAT_TOOL_OUTPUT_LIMIT = env_int("CHAT_TOOL_OUTPUT_LIMIT", 8000)
+# What one round of a model's tool calls may hold: past either, the reply ends with an error.
+# Both keep every frame and the history under the socket's size limit (chat/frames.py).
+CHAT_MAX_TOOL_CALLS = env_int("CHAT_MAX_TOOL_CALLS", 16)
+CHAT_TOOL_ARGUMENTS_LIMIT = env_int("CHAT_TOOL_ARGUMENTS_LIMIT", 32000)
+for _name in ("CHAT_TOOL_OUTPUT_LIMIT", "CHAT_TOOL_ARGUMENTS_LIMIT"):
+    if globals()[_name] > 32000:
+        raise ImproperlyConfigured(f"{_name} may be at most 32000 characters")
 
 CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
 CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 120.0)
@@ -219,5 +234,36 @@ CHAT_CHECKPOINT_INTERVAL = env_float("CHAT_CHECKPOINT_INTERVAL", 1.0)
 # to the model provider is sized from it, so a reply never waits for a connection.
 CHAT_MAX_REPLIES = env_int("CHAT_MAX_REPLIES", 500)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
+
+# Login attempts (django-axes, chatsite/logins.py), kept in the database so that every process
+# counts them: CHAT_LOGIN_FAILURES failures on one account from one address, or
+# CHAT_LOGIN_ADDRESS_FAILURES from one address on any accounts, lock that out until
+# CHAT_LOGIN_COOLOFF seconds have passed since the last failure. A successful login clears
+# its account's failures from its address.
+CHAT_LOGIN_FAILURES = env_int("CHAT_LOGIN_FAILURES", 5)
+CHAT_LOGIN_ADDRESS_FAILURES = env_int("CHAT_LOGIN_ADDRESS_FAILURES", 20)
+CHAT_LOGIN_COOLOFF = env_float("CHAT_LOGIN_COOLOFF", 900.0)
+AXES_HANDLER = "chatsite.logins.LoginAttempts"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]  # the handler's order
+AXES_FAILURE_LIMIT = "chatsite.logins.failure_limit"
+AXES_COOLOFF_TIME = "chatsite.logins.cool_off"
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lockout are refused unchecked and do not move its end: the page's "try
+# again in" stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "chatsite.logins.lockout_response"
+# Behind a proxy, the client's address is the one the proxy writes in this header (as
+# Django names it, e.g. HTTP_X_REAL_IP); a header holding more than one address is not
+# believed and the connection's address counts instead.
+CHAT_CLIENT_IP_HEADER = env_str("CHAT_CLIENT_IP_HEADER").strip().upper()
+if CHAT_CLIENT_IP_HEADER and not re.fullmatch(r"HTTP_[A-Z0-9_]+", CHAT_CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(
+        f"CHAT_CLIENT_IP_HEADER must be a header as Django names it, as HTTP_X_REAL_IP,"
+        f" not {CHAT_CLIENT_IP_HEADER!r}"
+    )
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    (CHAT_CLIENT_IP_HEADER, "REMOTE_ADDR") if CHAT_CLIENT_IP_HEADER else ("REMOTE_ADDR",)
+)
+AXES_IPWARE_PROXY_COUNT = 0 if CHAT_CLIENT_IP_HEADER else None
 # Pace of the demo upstream's reply, in seconds between chunks.
 CHAT_DEMO_DELAY = env_float("CHAT_DEMO_DELAY", 0.03)

@@ -159,6 +159,21 @@ function replyEnded(reply) {
   updateComposer();
 }
 
+let historyParts = null; // the parts of a `history` received so far
+
+// Entries with the id of the one before them continue it: more content, more tool calls.
+function joinEntries(into, entries) {
+  for (const entry of entries || []) {
+    const last = into[into.length - 1];
+    if (last && last.id === entry.id) {
+      if (entry.content) last.content = (last.content || "") + entry.content;
+      if (entry.tool_calls) last.tool_calls = [...(last.tool_calls || []), ...entry.tool_calls];
+    } else {
+      into.push({ ...entry });
+    }
+  }
+}
+
 const handlers = {
   conversation(f) {
     const conv = f.conversation;
@@ -172,9 +187,15 @@ const handlers = {
 
   history(f) {
     if (f.conversation !== session.conversation) return;
+    // A long history comes in parts (docs/protocol.md): joined here, applied at once.
+    if (f.part === 0 || historyParts === null) historyParts = [];
+    joinEntries(historyParts, f.messages);
+    if (f.last === false) return;
+    const messages = historyParts;
+    historyParts = null;
     session.resyncing = false;
-    thread.history(f.messages);
-    composer.history(f.messages);
+    thread.history(messages);
+    composer.history(messages);
     setAwaiting(false);
     if (!thread.streamingReply()) session.stopping = false;
     updateComposer();
