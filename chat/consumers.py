@@ -17,7 +17,7 @@ from django.conf import settings
 
 from chat import broadcast, running
 from chat.frames import history_parts
-from chat.models import Conversation, Message, title_from_message
+from chat.models import Conversation, Message, has_unstorable, title_from_message
 from chat.replies import Busy
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("empty", "Type a message first.")
         if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
             raise FrameError("too_long", self._too_long_text())
+        refuse_unstorable(content, "The message")
         model = chosen_model(frame)
         if running.full():  # before anything is saved; start_reply checks again
             raise FULL
@@ -311,7 +312,19 @@ def system_prompt_of(frame: dict) -> str:
             "too_long",
             f"System prompts are limited to {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.",
         )
+    refuse_unstorable(prompt, "The system prompt")
     return prompt.strip()
+
+
+def refuse_unstorable(text: str, what: str) -> None:
+    """Refuse, before anything is saved, text a database cannot store: the user keeps the
+    draft and can fix it, rather than losing the message to a server error."""
+    if has_unstorable(text):
+        raise FrameError(
+            "bad_text",
+            f"{what} contains a character that cannot be saved (a NUL character or half of "
+            "an emoji). Remove it and send again.",
+        )
 
 
 @database_sync_to_async

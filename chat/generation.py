@@ -21,7 +21,14 @@ from django.conf import settings
 
 from chat import broadcast, providers, replies, titles
 from chat.frames import split_frame, utf16_length
-from chat.models import ENDED_TOOL_STATES, Conversation, Message, ToolState
+from chat.models import (
+    ENDED_TOOL_STATES,
+    Conversation,
+    Message,
+    ToolState,
+    storable,
+    storable_json,
+)
 from chat.protocol import Frame, ToolCallChange, ToolCallData
 from chat.providers.assembler import StreamAssembler
 from chat.providers.http import Upstream, UpstreamError
@@ -130,6 +137,7 @@ class Generation:
         return self._pieces[0] if self._pieces else ""
 
     def add_text(self, text: str) -> None:
+        text = storable(text)  # what the model wrote is kept whatever it holds
         self._pieces.append(text)
         self._unsent.append(text)
         self.length += utf16_length(text)
@@ -157,9 +165,9 @@ class Generation:
             if index == len(self.calls):
                 self.calls.append(ToolCall(index))
             view = self.calls[index]
-            view.id = call["id"] or view.id
-            view.name = call["function"]["name"]
-            view.arguments = call["function"]["arguments"]
+            view.id = storable(call["id"] or view.id)[:200]  # the column holds 200
+            view.name = storable(call["function"]["name"])
+            view.arguments = storable(call["function"]["arguments"])
         self.changed.set()
 
     def text_from(self, offset: int) -> str:
@@ -381,7 +389,7 @@ async def _run_tools(
     async def run(view: ToolCall, call: dict) -> None:
         result = await run_tool_call(call, context, tools)
         view.state = ToolState.DONE if result.ok else ToolState.FAILED
-        view.duration_ms, view.result = result.duration_ms, result.content
+        view.duration_ms, view.result = result.duration_ms, storable(result.content)
         generation.changed.set()
 
     try:
@@ -442,15 +450,16 @@ def _final_fields(generation: Generation) -> dict:
         "content": generation.text,
         "status": generation.status,
         "error": generation.error,
-        "finish_reason": choice.get("finish_reason") or "",
+        # What the provider says is kept only as a database can store it.
+        "finish_reason": storable(choice.get("finish_reason") or "")[:32],
         # Exactly as streamed, and only once they have results: history needs both.
         "tool_calls": [view.as_upstream() for view in generation.calls]
         if generation.tools_ran
         else None,
-        "usage": result.get("usage"),
+        "usage": storable_json(result.get("usage")),
     }
     if result.get("model"):  # the exact model version that answered, when the provider says
-        fields["model"] = result["model"]
+        fields["model"] = storable(result["model"])[:200]
     return fields
 
 

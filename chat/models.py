@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -79,6 +80,32 @@ class Conversation(models.Model):
         rows = list(self.messages.exclude(role=Message.Role.SYSTEM))
         results = {m.tool_call_id: m for m in rows if m.role == Message.Role.TOOL}
         return [m.as_dict(results) for m in rows if m.role != Message.Role.TOOL]
+
+
+# Text no database stores as it is: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
+# (not characters at all: JSON can carry them, UTF-8 cannot).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_unstorable(text: str) -> bool:
+    return UNSTORABLE.search(text) is not None
+
+
+def storable(text: str) -> str:
+    """`text` with what no database can store replaced by U+FFFD: for what the site does not
+    write itself (a model's reply, a tool's output), which must be kept, not refused."""
+    return UNSTORABLE.sub("\ufffd", text)
+
+
+def storable_json(value):
+    """`storable` through a JSON value's strings (PostgreSQL's jsonb refuses NUL too)."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+    return value
 
 
 def title_from_message(text: str) -> str:
