@@ -265,5 +265,6 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     (CHAT_CLIENT_IP_HEADER, "REMOTE_ADDR") if CHAT_CLIENT_IP_HEADER else ("REMOTE_ADDR",)
 )
 AXES_IPWARE_PROXY_COUNT = 0 if CHAT_CLIENT_IP_HEADER else None
+
 # Pace of the demo upstream's reply, in seconds between chunks.
 CHAT_DEMO_DELAY = env_float("CHAT_DEMO_DELAY", 0.03)

@@ -180,9 +180,25 @@ def test_hsts_subdomains_and_preload_are_off_unless_set(production_env):
         ("DJANGO_SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO"),
         ("DJANGO_SECURE_PROXY_SSL_HEADER", "X_FORWARDED_PROTO,https"),
         ("DJANGO_SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https,http"),
+        ("CHAT_LOGIN_FAILURES", "0"),
+        ("CHAT_LOGIN_ADDRESS_FAILURES", "many"),
+        ("CHAT_LOGIN_COOLOFF", "soon"),
+        ("CHAT_CLIENT_IP_HEADER", "X-Real-IP"),
     ],
 )
 def test_a_bad_value_stops_the_site_naming_the_variable(name, value):
     result = run("-c", "import django; django.setup()", env=clean_env(**{name: value}))
     assert result.returncode != 0
     assert name in result.stderr.splitlines()[-1]
+
+
+def test_behind_a_proxy_the_login_limits_read_the_client_address_from_its_header():
+    script = (
+        "import django; django.setup(); from django.conf import settings;"
+        " print(settings.AXES_IPWARE_META_PRECEDENCE_ORDER, settings.AXES_IPWARE_PROXY_COUNT)"
+    )
+    direct = run("-c", script, env=clean_env())
+    assert direct.stdout.split("\n")[0] == "('REMOTE_ADDR',) None", direct.stderr
+    proxied = run("-c", script, env=clean_env(CHAT_CLIENT_IP_HEADER="http_x_real_ip"))
+    # One address, written by the proxy; a longer chain is not believed.
+    assert proxied.stdout.split("\n")[0] == "('HTTP_X_REAL_IP', 'REMOTE_ADDR') 0", proxied.stderr
