@@ -1,5 +1,5 @@
-"""The account forms, refusing text the database cannot store (chat/text.py) in words
-before anything is looked up, hashed or saved."""
+"""The account forms, and text the database cannot store (chat.models.UNSTORABLE) refused
+in words before anything is looked up, hashed or saved."""
 
 from __future__ import annotations
 
@@ -7,7 +7,19 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
-from chat import text
+from chat.models import UNSTORABLE, storable
+
+
+def unsavable(text: str) -> str | None:
+    """What in `text` no database can store, in words ("a NUL character (U+0000)"), or
+    None. A lone surrogate reaches a form posted as multipart declared UTF-7 or
+    unicode_escape, which Django decodes as declared."""
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "a NUL character (U+0000)"
+    return f"half of a character (an unpaired surrogate, U+{ord(found.group()):04X})"
 
 
 def _refuse(message: str):
@@ -28,12 +40,16 @@ class RefusesUnsavableText(forms.BaseForm):
             return
         data = None
         for name, field in self.fields.items():
-            value = self.data.get(self.add_prefix(name))
-            problem = isinstance(value, str) and text.unsavable(value)
+            key = self.add_prefix(name)
+            value = self.data.get(key)
+            problem = isinstance(value, str) and unsavable(value)
             if problem:
                 data = data or self.data.copy()
-                data[self.add_prefix(name)] = text.shown(value)
-                field.validators.append(_refuse(text.refusal(problem)))
+                data[key] = storable(value)
+                message = (
+                    f"This contains {problem}, which cannot be saved. Remove it and try again."
+                )
+                field.validators.append(_refuse(message))
         if data is not None:
             self.data = data
 

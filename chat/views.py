@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import broadcast, paging, running, text
-from chat.forms import LogInForm, SignUpForm
+from chat import broadcast, paging, running
+from chat.forms import LogInForm, SignUpForm, unsavable
 from chat.models import Conversation, vocabulary
 
 
@@ -106,7 +106,7 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
 def rename(request: HttpRequest, pk: int) -> HttpResponse:
     conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
     title = " ".join(request.POST.get("title", "").split())[:200]
-    problem = text.unsavable(title)
+    problem = unsavable(title)
     if problem:  # shown by the page the redirect opens (templates/chat/chat.html)
         notices.error(request, f"The title was not changed: it contains {problem}.")
     elif title:

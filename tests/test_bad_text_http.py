@@ -32,10 +32,13 @@ def multipart(charset: str, encoded: bytes) -> tuple[str, bytes]:
 BAD_VALUES = {
     "NUL in a form": (NUL_FORM, "a NUL character (U+0000)"),
     "NUL in multipart": (multipart("utf-8", b"a\x00b"), "a NUL character (U+0000)"),
-    "surrogate as UTF-7": (multipart("utf-7", b"a+2AA-b"), "an unpaired surrogate (U+D800)"),
+    "surrogate as UTF-7": (
+        multipart("utf-7", b"a+2AA-b"),
+        "half of a character (an unpaired surrogate, U+D800)",
+    ),
     "surrogate as unicode_escape": (
         multipart("unicode_escape", b"a\\udfffb"),
-        "an unpaired surrogate (U+DFFF)",
+        "half of a character (an unpaired surrogate, U+DFFF)",
     ),
 }
 
