@@ -11,12 +11,15 @@ in other processes that asked its writer to watch it.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections import defaultdict
 from typing import Protocol
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+log = logging.getLogger(__name__)
 
 # Tells this process's own group events apart from other processes': its sockets have had
 # them already, straight from the hub.
@@ -60,9 +63,14 @@ def encode(event: dict) -> str:
 async def relay_here(
     conversation_id: int, data: str, message: int | None = None, seq: int = 0
 ) -> None:
-    """Hand an encoded event to this process's sockets on the conversation."""
+    """Hand an encoded event to this process's sockets on the conversation. One socket
+    that fails is dropped, and the others still get it."""
     for subscriber in list(_subscribers.get(conversation_id, ())):
-        await subscriber.relay(data, message, seq)
+        try:
+            await subscriber.relay(data, message, seq)
+        except Exception:
+            log.exception("a socket on conversation %s failed; it is dropped", conversation_id)
+            unsubscribe(conversation_id, subscriber)
 
 
 async def publish(

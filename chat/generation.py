@@ -29,7 +29,7 @@ from chat.models import (
     storable,
     storable_json,
 )
-from chat.protocol import Frame, ToolCallChange, ToolCallData
+from chat.protocol import Frame, MessageData, ToolCallChange, ToolCallData
 from chat.providers.assembler import StreamAssembler
 from chat.providers.http import Upstream, UpstreamError
 from chat.tools import ToolContext, enabled_tools, run_tool_call
@@ -44,6 +44,9 @@ CUT_SHORT = {
     "content_filter": "The reply was cut off by the provider's content filter.",
 }
 TOOL_STOPPED = "Stopped by the user before the tool finished."
+SERVER_FAILED = "Something went wrong on the server while writing this reply."
+NOT_SAVED = "The server could not save the end of this reply. What arrived before is kept."
+SAVE_RETRY_DELAY = 0.5  # seconds
 
 
 @dataclass
@@ -213,7 +216,11 @@ class Generation:
             data = broadcast.encode(frame)
             await broadcast.relay_here(self.conversation_id, data, self.message_id, frame["seq"])
             for channel in list(self.remote_watchers):
-                await broadcast.send_to(channel, data, self.message_id, frame["seq"])
+                try:
+                    await broadcast.send_to(channel, data, self.message_id, frame["seq"])
+                except Exception:  # a full or gone channel: that socket resynchronises
+                    log.exception("watcher %s of reply %s dropped", channel, self.message_id)
+                    self.remote_watchers.discard(channel)
 
     async def send_last_frame(self) -> None:
         """The round's last frame, to every socket on the conversation in every process
@@ -289,10 +296,23 @@ async def run(
     conversation: Conversation,
     upstream: Upstream,
     history: list[dict],
+    started: tuple[MessageData | None, Message] | None = None,
 ) -> None:
-    """Write the reply: round after round while the model calls tools, then save it."""
+    """Write the reply: round after round while the model calls tools, then save it.
+
+    `started`: the user's message (if any) and the reply's row, announced here first, so
+    that a failure even there ends the reply in words rather than leaving it `streaming`.
+    """
     listener = asyncio.create_task(_listen(generation))
     try:
+        if started is not None:
+            user_message, row = started
+            if user_message is not None:
+                await broadcast.publish(
+                    conversation.pk,
+                    {"type": "message", "conversation": conversation.pk, "message": user_message},
+                )
+            await announce(row)
         round_number = 1
         while await _round(generation, conversation, upstream, history, round_number):
             await _save_round(generation, last=False)
@@ -304,6 +324,10 @@ async def run(
         if not generation.stop_requested:
             raise  # the process is going away
         generation.status = Status.STOPPED  # stopped between two rounds
+    except Exception:
+        # Whatever breaks between rounds ends the reply in words, with what arrived saved.
+        log.exception("reply %s failed between rounds", generation.message_id)
+        generation.status, generation.error = Status.ERROR, SERVER_FAILED
     finally:
         listener.cancel()
         await _save_round(generation, last=True)
@@ -363,8 +387,7 @@ async def _round(
         generation.status = Status.STOPPED
     except Exception:
         log.exception("reply %s failed", generation.message_id)
-        generation.status = Status.ERROR
-        generation.error = "Something went wrong on the server while writing this reply."
+        generation.status, generation.error = Status.ERROR, SERVER_FAILED
     finally:
         generation.finished = True
         generation.changed.set()
@@ -434,13 +457,31 @@ async def _save_round(generation: Generation, *, last: bool) -> None:
                 ToolState.STOPPED if generation.status == Status.STOPPED else ToolState.FAILED
             )
     try:
-        await replies.save_final(
-            generation.conversation_id, generation.message_id, _final_fields(generation)
-        )
+        await _save_final(generation)
     finally:
         if last:
             generation.on_finished()
+    try:
         await generation.send_last_frame()
+    except Exception:
+        log.exception("the last frame of reply %s could not be sent", generation.message_id)
+
+
+async def _save_final(generation: Generation) -> None:
+    """Save the round whole, trying once more after a moment: a database that hiccups must
+    not lose a reply. If it still fails, the checkpoints hold what arrived, the row (still
+    `streaming`) is marked interrupted once nobody writes it, and the pages hear the reply
+    ended all the same."""
+    fields = _final_fields(generation)
+    for attempt in range(2):
+        try:
+            await replies.save_final(generation.conversation_id, generation.message_id, fields)
+            return
+        except Exception:
+            log.exception("reply %s could not be saved", generation.message_id)
+            if attempt == 0:
+                await asyncio.sleep(SAVE_RETRY_DELAY)
+    generation.status, generation.error = Status.ERROR, NOT_SAVED
 
 
 def _final_fields(generation: Generation) -> dict:

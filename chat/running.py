@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.signals import request_started
 
-from chat import broadcast, generation, providers, replies
+from chat import generation, providers, replies
 from chat.generation import Generation
 from chat.models import Conversation, Message
 from chat.replies import Busy
@@ -60,15 +60,11 @@ async def start(
     except BaseException:
         _release(conversation.pk)
         raise
-    if user_message is not None:
-        await broadcast.publish(
-            conversation.pk,
-            {"type": "message", "conversation": conversation.pk, "message": user_message},
-        )
     reply.next_round(row.pk)
-    await generation.announce(row)
+    # From here the reply's task owns the row: whatever fails, it ends the reply in words.
     reply.task = asyncio.create_task(
-        generation.run(reply, conversation, upstream, history), name=f"reply-{row.pk}"
+        generation.run(reply, conversation, upstream, history, started=(user_message, row)),
+        name=f"reply-{row.pk}",
     )
     _keep_checkpointing()
     return row
