@@ -10,7 +10,11 @@ from django.db.models.functions import Cast
 from django.forms import Media, Script
 from django.template.loader import render_to_string
 
+from chat.forms import AdminLogInForm
 from chat.models import Conversation, Message, vocabulary
+
+# The admin's login refuses unstorable text in words like the site's (chat/forms.py).
+admin.site.login_form = AdminLogInForm
 
 # The chat page's renderer and reply styles, scoped to .chat-transcript in the admin.
 TRANSCRIPT_MEDIA = Media(

@@ -4,6 +4,7 @@ in words before anything is looked up, hashed or saved."""
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
@@ -59,4 +60,8 @@ class LogInForm(RefusesUnsavableText, AuthenticationForm):
 
 
 class SignUpForm(RefusesUnsavableText, UserCreationForm):
+    pass
+
+
+class AdminLogInForm(RefusesUnsavableText, AdminAuthenticationForm):
     pass

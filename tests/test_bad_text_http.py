@@ -1,8 +1,8 @@
 """Text the database cannot store, posted over HTTP, is refused in words and never a 500:
 a NUL (PostgreSQL refuses it) or a lone surrogate (no driver can encode it; a form posted
-as UTF-7 or unicode_escape carries one) in a rename, a login or a sign-up. Each case runs
-against a real daphne on SQLite and on the machine's PostgreSQL. (Messages and system
-prompts come over the websocket and are tested there.)"""
+as UTF-7 or unicode_escape carries one) in a rename, a login (the site's or the admin's)
+or a sign-up. Each case runs against a real daphne on SQLite and on the machine's
+PostgreSQL. (Messages and system prompts come over the websocket and are tested there.)"""
 
 from __future__ import annotations
 
@@ -161,6 +161,17 @@ def test_a_login_with_unsavable_text_is_refused_in_words(site, case, field):
         if field == "username":
             assert 'value="a\ufffdb"' in response.text
     logged_in(site).close()  # and the account still logs in
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_the_admin_login_refuses_unsavable_text_in_words(site, case):
+    with closing(visitor(site)) as client:
+        client.get("/admin/login/")
+        client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+        response = post(client, "/admin/login/", case, bad="username", password="x")
+        assert response.status_code == 200
+        _, problem = BAD_VALUES[case]
+        assert f"This contains {problem}, which cannot be saved." in response.text
 
 
 @pytest.mark.parametrize("field", ["username", "password1"])
