@@ -191,7 +191,7 @@ Conversation.objects.bulk_create(
 ids = list(Conversation.objects.filter(user=user).order_by("id").values_list("id", flat=True))
 session = SessionStore()
 session[SESSION_KEY] = str(user.pk)
-session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
 session[HASH_SESSION_KEY] = user.get_session_auth_hash()
 session.create()
 print("BENCH", json.dumps({"cookie": session.session_key, "conversations": ids}))
@@ -217,6 +217,14 @@ class Site:
             "CHAT_MODEL_TITLES": "false",
             "CHAT_FRAME_INTERVAL": str(args.frame_interval),
             "CHAT_LOG_LEVEL": "WARNING",
+            # One user writes every reply here: the per-user limits would refuse most.
+            "CHAT_USER_MAX_REPLIES": "100000",
+            "CHAT_USER_MESSAGES_PER_MINUTE": "100000",
+            "CHAT_USER_MAX_SOCKETS": "100000",
+            # Plain http on 127.0.0.1, as tests/live.py runs it.
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
+            "DJANGO_SECURE_HSTS_SECONDS": "0",
         }
         if args.database == "postgres":
             import psycopg

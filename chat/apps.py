@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_started
 
@@ -11,6 +12,7 @@ class ChatConfig(AppConfig):
     def ready(self) -> None:
         from chat import builtin_tools  # noqa: F401 - registers the built-in tools
         from chat.running import SWEEP_UID, sweep_on_first_request
+        from chat.sessions import end_sockets_of_logged_out_session
         from chat.tools import REGISTRY
 
         # A typo in CHAT_TOOLS would silently take a tool away: refuse to start instead.
@@ -22,3 +24,5 @@ class ChatConfig(AppConfig):
             )
         # No database work here (Django warns against it); the first request does it.
         request_started.connect(sweep_on_first_request, dispatch_uid=SWEEP_UID)
+        # Logging out ends that session's sockets, in every process.
+        user_logged_out.connect(end_sockets_of_logged_out_session, dispatch_uid="chat-logout")

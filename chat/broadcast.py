@@ -80,11 +80,12 @@ async def publish(
     message: int | None = None,
     seq: int = 0,
     writer: str = "",
+    reply: int | None = None,
 ) -> None:
     """Send a conversation event to every socket on the conversation, in every process.
 
-    `writer`: the channel of the task writing the reply this event announces, so sockets
-    in other processes can ask it to watch.
+    `writer`, `reply`: the channel of the task writing the reply this event announces, and
+    the reply's id, so sockets in other processes can ask it to watch.
     """
     data = encode(event)
     await relay_here(conversation_id, data, message, seq)
@@ -98,6 +99,7 @@ async def publish(
                 "message": message,
                 "seq": seq,
                 "writer": writer,
+                "reply": reply,
             },
         )
 
@@ -135,3 +137,41 @@ async def request_unwatch(writer: str, reply_to: str) -> None:
 
 async def request_stop(writer: str) -> None:
     await get_channel_layer().send(writer, {"type": "reply.stop"})
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+_sessions: dict[str, set] = defaultdict(set)
+
+
+def session_group(session_key: str) -> str:
+    import hashlib
+
+    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+async def watch_session(session_key: str, socket, channel: str) -> None:
+    """Let `socket` hear (`session_ended()`) when its session is logged out."""
+    _sessions[session_key].add(socket)
+    if multi_process():
+        await get_channel_layer().group_add(session_group(session_key), channel)
+
+
+async def unwatch_session(session_key: str, socket, channel: str) -> None:
+    sockets = _sessions.get(session_key)
+    if sockets is not None:
+        sockets.discard(socket)
+        if not sockets:
+            del _sessions[session_key]
+    if multi_process():
+        await get_channel_layer().group_discard(session_group(session_key), channel)
+
+
+async def end_session(session_key: str) -> None:
+    """The session was logged out: end its sockets here and in every process."""
+    for socket in list(_sessions.get(session_key, ())):
+        await socket.logged_out()
+    if multi_process():
+        await get_channel_layer().group_send(
+            session_group(session_key), {"type": "session.ended", "origin": PROCESS_ID}
+        )

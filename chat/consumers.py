@@ -8,6 +8,7 @@ The protocol is in docs/protocol.md. Every refusal is an `error` frame; the sock
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -15,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, running
+from chat import broadcast, limits, running, sessions
 from chat.frames import history_parts
 from chat.models import Conversation, Message, has_unstorable, title_from_message
 from chat.replies import Busy
@@ -37,25 +38,45 @@ FULL = FrameError(
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        if not self.scope["user"].is_authenticated:
+        user = self.scope["user"]
+        if not user.is_authenticated:
             await self.close(code=4401)  # before accept: the handshake is refused
             return
+        self.user_id = user.pk
+        self.session_key = self.scope["session"].session_key
         self.conversation_id: int | None = None
         # Events held back while `open` sends the history, so nothing overtakes it.
         self.held: list[tuple[str, int | None, int]] | None = None
-        # The channel of a reply in another process that this socket watches.
+        # The channel and reply of a reply written in another process that this socket
+        # watches, and whether that writer still shows signs of life.
         self.watching = ""
+        self.watched_reply: int | None = None
+        self.guard: asyncio.Task | None = None
         await self.accept()
+        if not await limits.claim_socket(self.user_id, self.channel_name):
+            await self.refuse(limits.too_many_sockets(), close_code=4429)
+            return
+        await broadcast.watch_session(self.session_key, self, self.channel_name)
+        self.guard = asyncio.create_task(self.keep_guard())
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "guard", None) is not None:
+            self.guard.cancel()
+            await broadcast.unwatch_session(self.session_key, self, self.channel_name)
+            await limits.release_socket(self.user_id, self.channel_name)
         if getattr(self, "conversation_id", None) is not None:
             await self.leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
+            if not await sessions.still_valid(self.session_key, self.user_id):
+                await self.logged_out()
+                return
             await self.handle(self.parse(text_data))
         except FrameError as exc:
             await self.send_json({"type": "error", "code": exc.code, "message": str(exc)})
+        except limits.Limited as exc:
+            await self.refuse(exc)
         except Exception:
             # The socket stays usable and the user gets a sentence, not a closed connection.
             log.exception("websocket frame failed")
@@ -123,19 +144,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         model = chosen_model(frame)
         if running.full():  # before anything is saved; start_reply checks again
             raise FULL
-        if frame.get("conversation") is None:
-            conversation = await create_conversation(
-                self.scope["user"], content, model, system_prompt_of(frame)
-            )
-            await self.enter(conversation.pk)
-            await self.send_json({"type": "conversation", "conversation": conversation.as_dict()})
-        else:
+        if frame.get("conversation") is not None:
             conversation = await self.owned_conversation(conversation_id(frame))
             if self.conversation_id != conversation.pk:
                 await self.enter(conversation.pk)
             if await self.reply_is_running(conversation):
                 raise FrameError("busy", "Wait for the reply to finish, or stop it first.")
-        await self.start_reply(conversation, user_text=content, model=model)
+            await self.start_reply(conversation, user_text=content, model=model)
+            return
+        prompt = system_prompt_of(frame)
+        await check_limits(self.user_id)  # a refusal leaves no empty conversation behind
+        conversation = await create_conversation(self.scope["user"], content, model, prompt)
+        await self.enter(conversation.pk)  # before the reply's first event
+        try:
+            await self.start_reply(conversation, user_text=content, model=model)
+        except BaseException:
+            await self.leave()
+            await delete_conversation(conversation)  # refused after all: nothing is kept
+            raise
+        await self.send_json({"type": "conversation", "conversation": conversation.as_dict()})
 
     async def stop(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
@@ -169,6 +196,64 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             {"type": "settings", "conversation": conversation.pk, "system_prompt": prompt},
         )
 
+    # --- the socket's own life ---------------------------------------------------------
+
+    async def refuse(self, limit: limits.Limited, close_code: int | None = None) -> None:
+        refusal = {"type": "error", "code": limit.code, "message": str(limit)}
+        if limit.retry_after is not None:
+            refusal["retry_after"] = limit.retry_after
+        await self.send_json(refusal)
+        if close_code is not None:
+            await self.close(code=close_code)
+
+    async def logged_out(self) -> None:
+        """The login this socket acts for is over: say so and close (chat.sessions)."""
+        await self.send_json(
+            {"type": "error", "code": "logged_out", "message": "You are logged out. Log in again."}
+        )
+        await self.close(code=4401)
+
+    async def session_ended(self, event: dict) -> None:
+        """Another process logged this socket's session out (chat.broadcast.end_session)."""
+        if event.get("origin") != broadcast.PROCESS_ID:  # this process's heard it directly
+            await self.logged_out()
+
+    async def keep_guard(self) -> None:
+        """While the socket is open: every WATCH_INTERVAL, whether the writer of a reply it
+        watches in another process still lives; every sessions.RECHECK, whether its login
+        still does, and renew its claim among the user's sockets."""
+        since_check = 0.0
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            since_check += WATCH_INTERVAL
+            try:
+                if self.watched_reply is not None:
+                    await self.check_writer()
+                if since_check >= sessions.RECHECK:
+                    since_check = 0.0
+                    if not await sessions.still_valid(self.session_key, self.user_id):
+                        await self.logged_out()
+                        return
+                    await limits.claim_socket(self.user_id, self.channel_name)
+            except Exception:
+                log.exception("the guard of a socket failed")
+
+    async def check_writer(self) -> None:
+        """A reply watched in another process whose row has stopped moving has lost its
+        writer: mark it, and show it as it stands."""
+        state, reply = await writer_check(self.watched_reply)
+        if state == "alive":
+            return
+        self.watching, self.watched_reply = "", None
+        if reply is not None:  # gone, not ended: the page would wait for it forever
+            await self.send_json(
+                {
+                    "type": "message",
+                    "conversation": reply.conversation_id,
+                    "message": reply.as_dict(),
+                }
+            )
+
     # --- events for the browser ----------------------------------------------------------
 
     async def relay(self, data: str, message: int | None = None, seq: int = 0) -> None:
@@ -185,7 +270,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.relay(event["data"], event.get("message"), event.get("seq", 0))
         writer = event.get("writer")
         if writer and writer != self.watching:  # a reply started in another process: watch it
-            self.watching = writer
+            self.watching, self.watched_reply = writer, event.get("reply")
             await broadcast.request_watch(writer, self.channel_name, 0)
 
     async def chat_relay(self, event: dict) -> None:
@@ -209,7 +294,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await broadcast.leave_group(self.conversation_id, self.channel_name)
         if self.watching:
             await broadcast.request_unwatch(self.watching, self.channel_name)
-            self.watching = ""
+            self.watching, self.watched_reply = "", None
         self.conversation_id = None
         self.held = None
 
@@ -223,7 +308,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return writing_here.message_id, seq
         if live.writer and broadcast.multi_process():
             # Its writer sends the snapshot, then every frame, to this socket's channel.
-            self.watching = live.writer
+            self.watching, self.watched_reply = live.writer, live.pk
             await broadcast.request_watch(live.writer, self.channel_name, offset)
         return None
 
@@ -343,6 +428,16 @@ def create_conversation(user, first_message: str, model: str | None, prompt: str
 
 
 @database_sync_to_async
+def check_limits(user_id: int) -> None:
+    limits.check_replies(user_id, new_message=True)
+
+
+@database_sync_to_async
+def delete_conversation(conversation: Conversation) -> None:
+    conversation.delete()
+
+
+@database_sync_to_async
 def save_system_prompt(conversation: Conversation, prompt: str) -> None:
     conversation.system_prompt = prompt
     conversation.save(update_fields=["system_prompt"])
@@ -379,3 +474,19 @@ def can_retry(conversation: Conversation) -> bool:
     return last is not None and not (
         last.role == Message.Role.ASSISTANT and last.status == Message.Status.COMPLETE
     )
+
+
+WATCH_INTERVAL = 2  # seconds between checks that a watched reply's writer lives
+
+
+@database_sync_to_async
+def writer_check(reply_id: int) -> tuple[str, Message | None]:
+    """ "alive", "ended" (its last frame is on its way), or "gone": its writer stopped
+    checkpointing CHAT_WRITER_TIMEOUT ago, so it is marked interrupted and returned."""
+    reply = Message.objects.filter(pk=reply_id).first()
+    if reply is None or reply.status != Message.Status.STREAMING:
+        return "ended", None
+    if running.mark_dead_replies(reply.conversation) == 0:
+        return "alive", None
+    reply.refresh_from_db()
+    return "gone", reply

@@ -534,6 +534,7 @@ async def announce(reply: Message) -> None:
         reply.conversation_id,
         {"type": "message", "conversation": reply.conversation_id, "message": reply.as_dict()},
         writer=reply.writer,
+        reply=reply.pk,
     )
 
 

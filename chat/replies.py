@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from chat import broadcast
+from chat import broadcast, limits
 from chat.models import (
     TOOL_STATUS_OF_STATE,
     Conversation,
@@ -31,7 +32,9 @@ def mark_dead_replies(conversation: Conversation | None, running: set[int]) -> i
     `running`: the replies this process is writing."""
     if broadcast.multi_process():
         # Several processes: a writer checkpoints every second, so a still row is dead.
-        stale_after = timedelta(seconds=max(30, 5 * settings.CHAT_CHECKPOINT_INTERVAL))
+        stale_after = timedelta(
+            seconds=max(settings.CHAT_WRITER_TIMEOUT, 3 * settings.CHAT_CHECKPOINT_INTERVAL)
+        )
     else:
         # One process: a reply this process is not writing has no writer at all.
         stale_after = timedelta(0)
@@ -58,15 +61,16 @@ def begin(
     reply's row created, and the history to send.
 
     Refused as Busy, with nothing saved, when another process is writing a reply in the
-    conversation (in one process, chat.running has already made sure); `running`: the
-    replies this process is writing.
+    conversation (in one process, chat.running has already made sure), or as
+    limits.Limited past what the user may use; `running`: the replies this process is
+    writing.
     """
     with transaction.atomic():
-        if broadcast.multi_process():
-            # Serialises starts in one conversation across processes.
-            Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
-            if live_reply(conversation, running) is not None:
-                raise Busy
+        # Serialises one user's starts across processes (SQLite serialises every write).
+        get_user_model().objects.select_for_update().filter(pk=conversation.user_id).first()
+        if broadcast.multi_process() and live_reply(conversation, running) is not None:
+            raise Busy
+        limits.check_replies(conversation.user_id, new_message=user_text is not None)
         user_message = None
         if user_text is not None:
             user_message = Message.objects.create(

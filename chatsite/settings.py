@@ -230,9 +230,17 @@ CHAT_IDLE_TIMEOUT = env_float("CHAT_IDLE_TIMEOUT", 60.0)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32000)
 CHAT_FRAME_INTERVAL = env_float("CHAT_FRAME_INTERVAL", 0.05)
 CHAT_CHECKPOINT_INTERVAL = env_float("CHAT_CHECKPOINT_INTERVAL", 1.0)
+# With several processes: a streaming reply whose row has not been checkpointed for this
+# many seconds has lost its process; sockets watching it are told within a few more.
+CHAT_WRITER_TIMEOUT = env_float("CHAT_WRITER_TIMEOUT", 8.0)
 # Replies one process writes at once: one more is refused as `busy`. The pool of connections
 # to the model provider is sized from it, so a reply never waits for a connection.
 CHAT_MAX_REPLIES = env_int("CHAT_MAX_REPLIES", 500)
+# What one user may use (chat/limits.py): replies being written at once, messages a minute,
+# and pages of the site open at once (each holds a socket).
+CHAT_USER_MAX_REPLIES = env_int("CHAT_USER_MAX_REPLIES", 3)
+CHAT_USER_MESSAGES_PER_MINUTE = env_int("CHAT_USER_MESSAGES_PER_MINUTE", 20)
+CHAT_USER_MAX_SOCKETS = env_int("CHAT_USER_MAX_SOCKETS", 20)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
 
 # Login attempts (django-axes, chatsite/logins.py), kept in the database so that every process

@@ -25,6 +25,10 @@ def fast_settings(settings):
     settings.CHAT_CHECKPOINT_INTERVAL = 0.2
     settings.CHAT_IDLE_TIMEOUT = 3.0
     settings.CHAT_MODEL_TITLES = False  # its own tests turn it on: it is one more request
+    # Tests run many replies as one user; the limits' own tests set them low.
+    settings.CHAT_USER_MAX_REPLIES = 1000
+    settings.CHAT_USER_MESSAGES_PER_MINUTE = 1000
+    settings.CHAT_USER_MAX_SOCKETS = 1000
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     return settings
 

@@ -66,6 +66,7 @@ async def test_the_upstream_receives_a_streaming_request_with_the_history(
         "messages": [{"role": "user", "content": "First"}],
         "stream": True,
         "stream_options": {"include_usage": True},
+        "max_tokens": 4096,  # CHAT_MAX_TOKENS: the longest reply the site pays for
     }
     assert second["body"]["messages"] == [
         {"role": "user", "content": "First"},

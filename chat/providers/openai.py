@@ -30,15 +30,32 @@ def upstream(server: tuple[str, int] | None = None) -> Upstream:
     return Upstream(base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY)
 
 
+# Servers that refused `max_tokens` and asked for `max_completion_tokens` (OpenAI's
+# reasoning models), by base URL: asked that way from then on.
+_completion_tokens_servers: set[str] = set()
+
+
 def request_body(
-    messages: list[dict], model: str, *, stream: bool = True, tools: list[dict] | None = None
+    messages: list[dict],
+    model: str,
+    *,
+    stream: bool = True,
+    tools: list[dict] | None = None,
+    base_url: str = "",
 ) -> dict:
     body: dict = {"model": model, "messages": messages, "stream": stream}
+    # The longest reply the site pays for, as every provider is asked.
+    limit_name = "max_completion_tokens" if base_url in _completion_tokens_servers else "max_tokens"
+    body[limit_name] = settings.CHAT_MAX_TOKENS
     if tools:
         body["tools"] = tools
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def _asks_for_completion_tokens(status: int, sentence: str) -> bool:
+    return status == 400 and "max_completion_tokens" in sentence
 
 
 async def stream_completion(
@@ -52,13 +69,35 @@ async def stream_completion(
 
     When this ends without raising, `assembler.result()` is the whole reply.
     """
-    body = request_body(messages, model, tools=tools)
+    body = request_body(messages, model, tools=tools, base_url=upstream.base_url)
+    try:
+        async for progress in _stream(upstream, body, assembler):
+            yield progress
+    except _WantsCompletionTokens:
+        _completion_tokens_servers.add(upstream.base_url)
+        body = request_body(messages, model, tools=tools, base_url=upstream.base_url)
+        async for progress in _stream(upstream, body, assembler):
+            yield progress
+
+
+class _WantsCompletionTokens(Exception):
+    """The server refused `max_tokens` and asked for `max_completion_tokens`."""
+
+
+async def _stream(
+    upstream: Upstream, body: dict, assembler: StreamAssembler
+) -> AsyncIterator[Progress]:
     with provider_errors(upstream):
         async with shared_client().stream(
             "POST", upstream.completions_url, json=body, headers=upstream.headers()
         ) as response:
             if response.status_code != 200:
-                raise UpstreamError(await describe_status(response, upstream))
+                sentence = await describe_status(response, upstream)
+                if "max_tokens" in body and _asks_for_completion_tokens(
+                    response.status_code, sentence
+                ):
+                    raise _WantsCompletionTokens
+                raise UpstreamError(sentence)
             if response.headers.get("content-type", "").startswith("application/json"):
                 # A server that ignores stream=true answers in one piece: same result.
                 yield assembler.feed(as_stream_chunk(await read_json(response)))
@@ -84,7 +123,7 @@ async def complete(upstream: Upstream, messages: list[dict], model: str) -> dict
     with provider_errors(upstream):
         response = await shared_client().post(
             upstream.completions_url,
-            json=request_body(messages, model, stream=False),
+            json=request_body(messages, model, stream=False, base_url=upstream.base_url),
             headers=upstream.headers() | {"Accept": "application/json"},
         )
         if response.status_code != 200:

@@ -233,6 +233,11 @@ const handlers = {
     setAwaiting(false);
     session.stopping = false;
     thread.enableRetry();
+    if (f.code === "logged_out") {
+      // Back to the login form, and here again after it.
+      window.location.assign(`${page.loginUrl || "/accounts/login/"}?next=${encodeURIComponent(window.location.pathname)}`);
+      return;
+    }
     if (f.code === "busy") resync(); // a reply we do not see is running: fetch it
     if (f.code === "not_found") session.resyncing = false;
     updateComposer();

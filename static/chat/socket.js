@@ -9,6 +9,10 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 const SLOW_CONNECT_MS = 1000; // say "Connecting…" only if it takes long enough to notice
 const MANY_FAILURES = 6;
+// Close codes the server uses (chat/consumers.py): the login is over; too many pages open.
+const LOGGED_OUT = 4401;
+const TOO_MANY = 4429;
+const TOO_MANY_WAIT_MS = 30000;
 
 export class Socket {
   /** `handlers`: {type: function(frame)}; `openFrame()`: the `open` to send on connect, or
@@ -61,7 +65,7 @@ export class Socket {
     const ws = new WebSocket(`${scheme}//${window.location.host}${this.path}`);
     this.ws = ws;
     ws.addEventListener("open", () => this.opened(ws));
-    ws.addEventListener("close", () => this.closed(ws));
+    ws.addEventListener("close", (event) => this.closed(ws, event.code));
     ws.addEventListener("message", (event) => this.dispatch(event.data));
   }
 
@@ -90,9 +94,12 @@ export class Socket {
     this.onOpen();
   }
 
-  closed(ws) {
+  closed(ws, code) {
     if (ws !== this.ws) return;
     this.ws = null;
+    if (code === LOGGED_OUT) return; // the page goes to the login form (app.js)
+    // Too many pages open: the refusal said so; try again only after a while.
+    if (code === TOO_MANY) this.backoff = TOO_MANY_WAIT_MS;
     this.failures += 1;
     if (this.failures === 1 && this.everOpened) announce("Connection lost. Reconnecting…");
     this.show("down");
@@ -103,7 +110,7 @@ export class Socket {
   scheduleReconnect() {
     if (this.timer) return;
     const delay = this.backoff * (0.8 + Math.random() * 0.4); // jitter: tabs do not stampede
-    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+    this.backoff = Math.min(this.backoff * 2, Math.max(BACKOFF_MAX_MS, this.backoff));
     this.timer = window.setTimeout(() => this.connect(), delay);
   }
 

@@ -1,0 +1,130 @@
+"""What one user may use at once, so that one user cannot slow or cost everyone (OWASP
+LLM10): replies being written, messages a minute, open sockets. Each holds across
+processes: the first two are counted in the database (where the messages are), sockets in
+Redis when there is one (or in this process's memory, which then is all there is).
+
+A refusal is a `Limited`, whose text says what the limit is and when to try again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from chat import broadcast
+from chat.models import Message
+
+
+class Limited(Exception):
+    """Refused by a limit; str() says which, and `retry_after` in how many seconds to try."""
+
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.retry_after = code, retry_after
+
+
+def check_replies(user_id: int, *, new_message: bool) -> None:
+    """Refuse a reply the user may not start now. Runs in the transaction that starts it,
+    after the user's row is locked, so concurrent starts are counted one after the other."""
+    writing = Message.objects.filter(
+        conversation__user_id=user_id, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
+    ).count()
+    if writing >= settings.CHAT_USER_MAX_REPLIES:
+        raise Limited(
+            "too_many_replies",
+            f"You have {writing} replies being written, the most this site allows at once. "
+            "Wait for one to finish, or stop one, then try again.",
+        )
+    if not new_message:
+        return
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    recent = list(
+        Message.objects.filter(
+            conversation__user_id=user_id, role=Message.Role.USER, created__gt=minute_ago
+        )
+        .order_by("created")
+        .values_list("created", flat=True)[: settings.CHAT_USER_MESSAGES_PER_MINUTE]
+    )
+    if len(recent) >= settings.CHAT_USER_MESSAGES_PER_MINUTE:
+        wait = math.ceil((recent[0] + timedelta(minutes=1) - timezone.now()).total_seconds())
+        wait = max(wait, 1)
+        raise Limited(
+            "too_many_messages",
+            f"You have sent {len(recent)} messages in the last minute, the most this site "
+            f"allows. Try again in {wait} second{'s' if wait != 1 else ''}.",
+            retry_after=wait,
+        )
+
+
+# --- sockets ----------------------------------------------------------------------------
+
+# A socket's claim lasts this long unless renewed (a process that dies leaves no socket
+# counted for longer); each socket renews its own well within it.
+SOCKET_LEASE = 90  # seconds
+SOCKET_RENEW = 30  # seconds
+
+_local: dict[int, set[str]] = {}
+
+# Atomic across processes: drop expired claims, count, claim if there is room.
+_CLAIM = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  return 1
+end
+return 0
+"""
+# One client per event loop (a connection pool cannot outlive its loop).
+_clients: dict = {}
+
+
+def _client():
+    import asyncio
+
+    import redis.asyncio
+
+    loop = asyncio.get_running_loop()
+    if loop not in _clients:
+        _clients[loop] = redis.asyncio.from_url(settings.REDIS_URL)
+    return _clients[loop]
+
+
+def _key(user_id: int) -> str:
+    return f"chat:sockets:{user_id}"
+
+
+async def claim_socket(user_id: int, channel: str) -> bool:
+    """Count a new (or renewed) socket of the user; False when the user has too many."""
+    limit = settings.CHAT_USER_MAX_SOCKETS
+    if not broadcast.multi_process():
+        sockets = _local.setdefault(user_id, set())
+        if channel not in sockets and len(sockets) >= limit:
+            return False
+        sockets.add(channel)
+        return True
+    now = time.time()
+    claimed = await _client().eval(
+        _CLAIM, 1, _key(user_id), now, now + SOCKET_LEASE, channel, limit, SOCKET_LEASE
+    )
+    return bool(claimed)
+
+
+async def release_socket(user_id: int, channel: str) -> None:
+    if not broadcast.multi_process():
+        _local.get(user_id, set()).discard(channel)
+        return
+    await _client().zrem(_key(user_id), channel)
+
+
+def too_many_sockets() -> Limited:
+    return Limited(
+        "too_many_sockets",
+        f"This account has {settings.CHAT_USER_MAX_SOCKETS} pages of this site open, the "
+        "most it may. Close one, then reload this page.",
+        retry_after=SOCKET_RENEW,
+    )
