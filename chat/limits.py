@@ -95,7 +95,10 @@ def _client():
 
 
 def _key(user_id: int) -> str:
-    return f"chat:sockets:{user_id}"
+    # Named after the database too: two sites sharing one Redis have users of the same id.
+    database = settings.DATABASES["default"]
+    site = f"{database.get('HOST', '')}:{database.get('PORT', '')}/{database['NAME']}"
+    return f"chat:sockets:{site}:{user_id}"
 
 
 async def claim_socket(user_id: int, channel: str) -> bool:

@@ -51,14 +51,14 @@ def scaled_out_env(database: str, upstream_url: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def two_sites(tmp_path_factory, upstream_url: str) -> Iterator[tuple]:
+def two_sites(tmp_path_factory, upstream_url: str, **extra_env: str) -> Iterator[tuple]:
     """Two daphne processes on one fresh PostgreSQL database and Redis, with alice's
     account: (first, second)."""
     from tests.live import create_user, start_site
 
     require_redis()
     admin, database = postgres_database()
-    env = scaled_out_env(database, upstream_url)
+    env = scaled_out_env(database, upstream_url) | extra_env
     first = start_site(tmp_path_factory.mktemp("first"), env)
     second = start_site(tmp_path_factory.mktemp("second"), env)
     try:
