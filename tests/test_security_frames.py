@@ -83,7 +83,7 @@ def test_a_long_history_is_cut_into_parts_whose_entries_join_up():
 
 
 async def test_a_5_mb_reply_streams_in_frames_under_the_limit(alice, upstream):
-    upstream.queue(text_reply([HOSTILE[i : i + 200_000] for i in range(0, len(HOSTILE), 200_000)]))
+    upstream.queue(text_reply([HOSTILE[i : i + 150_000] for i in range(0, len(HOSTILE), 150_000)]))
     socket = await open_measured(alice)
     await socket.send({"type": "send", "conversation": None, "content": "a lot"})
     view = ReplyView()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chat.providers.sse import ServerSentEvent, SSEDecoder, aiter_sse
+from chat.providers.sse import EventTooLarge, ServerSentEvent, SSEDecoder, aiter_sse
 
 FIXTURES_DIR = Path(
     os.environ.get(
@@ -190,6 +190,30 @@ def test_only_one_bom_is_stripped() -> None:
 def test_unterminated_final_event_is_not_dispatched() -> None:
     assert decode(b"data: a\n\ndata: b") == [ServerSentEvent(data="a")]
     assert decode(b"data: a\n\ndata: b\n") == [ServerSentEvent(data="a")]
+
+
+def test_an_event_up_to_the_limit_is_decoded() -> None:
+    decoder = SSEDecoder(max_event_chars=100)
+    assert decoder.feed(b"data: " + b"x" * 90 + b"\n\n") == [ServerSentEvent("x" * 90)]
+
+
+def test_a_line_longer_than_the_limit_is_refused_before_it_ends() -> None:
+    decoder = SSEDecoder(max_event_chars=100)
+    decoder.feed(b"data: " + b"x" * 60)
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"x" * 60)  # no line end yet: refused without waiting for one
+
+
+def test_many_data_lines_past_the_limit_are_refused() -> None:
+    decoder = SSEDecoder(max_event_chars=100)
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"data: xxxxxxxxxx\n" * 20)
+
+
+def test_the_limit_counts_one_event_not_the_stream() -> None:
+    decoder = SSEDecoder(max_event_chars=100)
+    events = decoder.feed(b"data: " + b"x" * 60 + b"\n\n" + b"data: " + b"y" * 60 + b"\n\n")
+    assert [e.data for e in events] == ["x" * 60, "y" * 60]
 
 
 def test_close_returns_nothing_and_resets_the_decoder() -> None:

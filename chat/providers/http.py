@@ -7,8 +7,10 @@ Every failure becomes an `UpstreamError` whose text is a plain sentence for the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from django.conf import settings
 
 from chat.providers.assembler import StreamError
 from chat.providers.network import AsyncioTransport
-from chat.providers.sse import ServerSentEvent, aiter_sse
+from chat.providers.sse import MAX_EVENT_CHARS, EventTooLarge, ServerSentEvent, aiter_sse
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,13 @@ class Upstream:
         return headers
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's one TLS context. Loading the CA certificates takes some 20 ms, too long
+    to spend on the event loop when the first reply starts: the app loads it at startup."""
+    return httpx.create_ssl_context()
+
+
 # One client per process (per event loop: a pool cannot outlive the loop it was made on).
 _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
@@ -75,7 +84,7 @@ def shared_client() -> httpx.AsyncClient:
             max_keepalive_connections=settings.CHAT_MAX_REPLIES,
         )
         client = httpx.AsyncClient(
-            transport=AsyncioTransport(limits=limits),
+            transport=AsyncioTransport(verify=tls_context(), limits=limits),
             timeout=httpx.Timeout(
                 connect=settings.CHAT_CONNECT_TIMEOUT,
                 read=settings.CHAT_READ_TIMEOUT,
@@ -115,6 +124,14 @@ def provider_errors(upstream: Upstream) -> Iterator[None]:
 
 
 CLOSED_EARLY = "The model provider closed the connection before the reply finished."
+EVENT_TOO_LARGE = (
+    f"The model provider sent one event larger than {MAX_EVENT_CHARS:,} characters, more "
+    "than this site accepts, so the reply was ended."
+)
+# A read that finds data buffered returns without suspending, so a provider sending fast
+# could keep this task running for as long as its buffer lasts. Past this much time without
+# a pause, the stream lets the other tasks on the loop run (docs/security.md: the 20 ms rule).
+SLICE = 0.005  # seconds
 
 
 async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
@@ -122,7 +139,8 @@ async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent
 
     Raises UpstreamError when no event arrives for CHAT_IDLE_TIMEOUT seconds. One timer
     watches the whole stream (a timeout per event cost a timer and a context per token):
-    it stops the task only while that task is waiting here for an event.
+    it stops the task only while that task is waiting here for an event. Raises it too for
+    an event too large to parse without holding up the loop.
     """
     idle = settings.CHAT_IDLE_TIMEOUT
     loop = asyncio.get_running_loop()
@@ -142,14 +160,20 @@ async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent
 
     events = aiter_sse(response.aiter_bytes())
     timer = loop.call_at(loop.time() + idle, watch)
+    slice_began = loop.time()
     try:
         while True:
             waiting_since = loop.time()
+            if waiting_since - slice_began > SLICE:
+                await asyncio.sleep(0)
+                slice_began = waiting_since = loop.time()
             try:
                 # Only parsed events count as progress: keep-alive comments never reach here.
                 event = await anext(events)
             except StopAsyncIteration:
                 return
+            except EventTooLarge:
+                raise UpstreamError(EVENT_TOO_LARGE) from None
             except asyncio.CancelledError:
                 if stalled and task.uncancel() <= cancelling:
                     raise UpstreamError(

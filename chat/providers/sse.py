@@ -12,6 +12,14 @@ from dataclasses import dataclass
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
+# A provider sends an event per token; an event of megabytes is a broken or hostile server,
+# and parsing it would hold the event loop for every other stream.
+MAX_EVENT_CHARS = 1_000_000
+
+
+class EventTooLarge(ValueError):
+    """An event (or a line of one) grew past the decoder's limit."""
+
 
 @dataclass(frozen=True)
 class ServerSentEvent:
@@ -24,7 +32,8 @@ class ServerSentEvent:
 class SSEDecoder:
     """Turns a byte stream into events. One decoder per stream (or call ``close`` to reuse)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_chars: int = MAX_EVENT_CHARS) -> None:
+        self.max_event_chars = max_event_chars
         self._reset()
 
     def _reset(self) -> None:
@@ -36,6 +45,7 @@ class SSEDecoder:
         # half of a CRLF, not an empty line.
         self._after_cr = False
         self._data: list[str] = []
+        self._data_chars = 0
         self._event_type = ""
         self._last_event_id = ""
         self._retry: int | None = None
@@ -72,6 +82,8 @@ class SSEDecoder:
             self._partial_line = ""
             start = match.end()
         self._partial_line += text[start:]
+        if len(self._partial_line) + self._data_chars > self.max_event_chars:
+            raise EventTooLarge(f"an event longer than {self.max_event_chars:,} characters")
         return lines
 
     def _process_line(self, line: str) -> ServerSentEvent | None:
@@ -85,6 +97,9 @@ class SSEDecoder:
         if field == "event":
             self._event_type = value
         elif field == "data":
+            self._data_chars += len(value) + 1
+            if self._data_chars > self.max_event_chars:
+                raise EventTooLarge(f"an event longer than {self.max_event_chars:,} characters")
             self._data.append(value)
         elif field == "id" and "\0" not in value:
             self._last_event_id = value
@@ -95,7 +110,7 @@ class SSEDecoder:
 
     def _dispatch(self) -> ServerSentEvent | None:
         data, event_type = self._data, self._event_type or "message"
-        self._data, self._event_type = [], ""
+        self._data, self._data_chars, self._event_type = [], 0, ""
         if not data:
             return None  # no data field since the last blank line: nothing to deliver
         # Joining with LF is the spec's "append the value and LF, then drop the final LF".
