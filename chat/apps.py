@@ -11,6 +11,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import builtin_tools  # noqa: F401 - registers the built-in tools
+        from chat.providers.http import tls_context
         from chat.running import SWEEP_UID, sweep_on_first_request
         from chat.sessions import end_sockets_of_logged_out_session
         from chat.tools import REGISTRY
@@ -22,6 +23,7 @@ class ChatConfig(AppConfig):
                 f"CHAT_TOOLS names unknown tools: {', '.join(unknown)}. "
                 f"Known tools: {', '.join(sorted(REGISTRY))}."
             )
+        tls_context()  # loaded now, not on the event loop when the first reply starts
         # No database work here (Django warns against it); the first request does it.
         request_started.connect(sweep_on_first_request, dispatch_uid=SWEEP_UID)
         # Logging out ends that session's sockets, in every process.
