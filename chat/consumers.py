@@ -19,6 +19,7 @@ from django.conf import settings
 from chat import broadcast, limits, running, sessions
 from chat.frames import history_parts
 from chat.models import Conversation, Message, has_unstorable, title_from_message
+from chat.pacing import Slices
 from chat.replies import Busy
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         snapshot: tuple[int, int] | None = None
         try:
             parts, live = await history_frames(conversation)
+            slices = Slices()  # megabytes of history must not hold up the loop
             for part in parts:
                 await self.send(text_data=part)
+                await slices.pause()
             if live is not None:
                 offset = resume[1] if resume and resume[0] == live.pk else 0
                 snapshot = await self.catch_up(conversation.pk, live, offset)
@@ -303,8 +306,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         writing_here = running.get(pk)
         if writing_here is not None:
             pieces, seq = await writing_here.snapshot(offset)
+            slices = Slices()
             for data in pieces:
                 await self.send(text_data=data)
+                await slices.pause()
             return writing_here.message_id, seq
         if live.writer and broadcast.multi_process():
             # Its writer sends the snapshot, then every frame, to this socket's channel.

@@ -34,6 +34,21 @@ def pieces(text: str) -> Iterator[tuple[int, str]]:
         offset += utf16_length(piece)
 
 
+def text_after(text: str, offset: int) -> str:
+    """`text` from a UTF-16 offset, found piece by piece (encoding megabytes in one go would
+    hold up the event loop); an offset inside a surrogate pair leaves its second half as
+    U+FFFD."""
+    at = 0  # the UTF-16 offset of text[start]
+    for start in range(0, len(text), TEXT_PIECE):
+        piece = text[start : start + TEXT_PIECE]
+        length = utf16_length(piece)
+        if at + length > offset:
+            rest = piece.encode("utf-16-le")[2 * (offset - at) :].decode("utf-16-le", "replace")
+            return rest + text[start + TEXT_PIECE :]
+        at += length
+    return ""
+
+
 def _size(frame: Frame) -> int:
     """Characters in a frame's variable fields: an upper bound on its size / 6."""
     size = len(frame.get("text", "")) + len(frame.get("error", ""))
@@ -47,19 +62,35 @@ def split_frame(frame: Frame) -> list[Frame]:
     """`frame` (without its seq) as one or more frames under FRAME_LIMIT, in order: its
     text in pieces, then each tool call's change on its own (long arguments in pieces),
     the reply's status on the last. The caller numbers them."""
+    return list(iter_split(frame))
+
+
+def split_count(frame: Frame) -> int:
+    """How many frames `split_frame(frame)` gives, without cutting anything."""
     if _size(frame) <= SMALL:
-        return [frame]
+        return 1
+    count = -(-len(frame.get("text", "")) // TEXT_PIECE)
+    for change in frame.get("tools", ()):
+        count += max(1, -(-len(change.get("arguments", "")) // TEXT_PIECE))
+    return count + any(key in frame for key in ("status", "error", "length"))
+
+
+def iter_split(frame: Frame) -> Iterator[Frame]:
+    """`split_frame`, one frame at a time: a caller cutting megabytes can pause between."""
+    if _size(frame) <= SMALL:
+        yield frame
+        return
     base: Frame = {"type": "frame", "message": frame["message"]}
-    out: list[Frame] = []
     if "text" in frame:
         start = frame["offset"]
-        out += [base | {"offset": start + at, "text": piece} for at, piece in pieces(frame["text"])]
+        for at, piece in pieces(frame["text"]):
+            yield base | {"offset": start + at, "text": piece}
     for change in frame.get("tools", ()):
-        out += [base | {"tools": [part]} for part in _split_change(change)]
+        for part in _split_change(change):
+            yield base | {"tools": [part]}
     ending = {key: frame[key] for key in ("status", "error", "length") if key in frame}
     if ending:
-        out.append(base | ending)
-    return out
+        yield base | ending
 
 
 def _split_change(change: ToolCallChange) -> list[ToolCallChange]:

@@ -20,7 +20,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import broadcast, providers, replies, titles
-from chat.frames import split_frame, utf16_length
+from chat.frames import iter_split, split_count, split_frame, text_after, utf16_length
 from chat.models import (
     ENDED_TOOL_STATES,
     Conversation,
@@ -29,6 +29,7 @@ from chat.models import (
     storable,
     storable_json,
 )
+from chat.pacing import Slices
 from chat.protocol import Frame, MessageData, ToolCallChange, ToolCallData
 from chat.providers.assembler import StreamAssembler
 from chat.providers.http import Upstream, UpstreamError
@@ -178,7 +179,9 @@ class Generation:
         offset = min(max(offset, 0), self._sent_length)
         if offset == 0:
             return self.text
-        return self.text.encode("utf-16-le")[2 * offset :].decode("utf-16-le", "replace")
+        if len(self.text) == self.length:  # nothing outside the BMP: offsets are indexes
+            return self.text[offset:]
+        return text_after(self.text, offset)
 
     # --- frames ------------------------------------------------------------------------
 
@@ -243,24 +246,25 @@ class Generation:
         async with self._send_lock:
             await self._send(self._take_frames())
             start = min(max(offset, 0), self._sent_length)
-            frames = split_frame(
-                {
-                    "type": "frame",
-                    "message": self.message_id,
-                    "offset": start,
-                    "text": self.text_from(start),
-                    "tools": [call.as_dict() for call in self.calls],
-                }
-            )
+            frame: Frame = {
+                "type": "frame",
+                "message": self.message_id,
+                "offset": start,
+                "text": self.text_from(start),
+                "tools": [call.as_dict() for call in self.calls],
+            }
             # Numbered up to the seq it stands for; a long snapshot moves the seq on, so
             # the live frames after it are still above all of its pieces.
-            self.seq = max(self.seq, len(frames))
-            for seq, piece in enumerate(frames, start=self.seq - len(frames) + 1):
+            count = split_count(frame)
+            self.seq = max(self.seq, count)
+            encoded, slices = [], Slices()
+            for seq, piece in enumerate(iter_split(frame), start=self.seq - count + 1):
                 piece["seq"] = seq
-            encoded = [broadcast.encode(piece) for piece in frames]
+                encoded.append(broadcast.encode(piece))
+                if watcher:
+                    await broadcast.send_to(watcher, encoded[-1], self.message_id, seq)
+                await slices.pause()  # megabytes of snapshot must not hold up the loop
             if watcher:
-                for piece, data in zip(frames, encoded, strict=True):
-                    await broadcast.send_to(watcher, data, self.message_id, piece["seq"])
                 self.remote_watchers.add(watcher)
             return encoded, self.seq
 

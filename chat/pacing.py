@@ -1,0 +1,28 @@
+"""Long work on the event loop, in slices.
+
+Every socket and every reply of the process shares one event loop, so a job that goes on
+for megabytes (a snapshot of a long reply, a long history) pauses every SLICE to let the
+others run: no user's reply, frame or history holds the loop for more than 20 ms
+(docs/security.md). A pause costs one trip through the loop, so work that is short never
+pauses at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+SLICE = 0.005  # seconds of work between two pauses
+
+
+class Slices:
+    """Counts the time a task has run since it last let the others run."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._began = self._loop.time()
+
+    async def pause(self) -> None:
+        """Let the other tasks run, if this one has had its slice."""
+        if self._loop.time() - self._began > SLICE:
+            await asyncio.sleep(0)
+            self._began = self._loop.time()
