@@ -53,6 +53,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.watching = ""
         self.watched_reply: int | None = None
         self.guard: asyncio.Task | None = None
+        self.frame_rate = limits.FrameRate()
+        self.slowed = False  # told `slow_down` since the last frame handled
         await self.accept()
         if not await limits.claim_socket(self.user_id, self.channel_name):
             await self.refuse(limits.too_many_sockets(), close_code=4429)
@@ -69,6 +71,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Counted before anything else, the session check included: a flood costs little.
+        refusal = self.frame_rate.take()
+        if refusal is not None:
+            if not self.slowed:  # said once per flood, not once per frame
+                self.slowed = True
+                await self.refuse(refusal)
+            return
+        self.slowed = False
         try:
             if not await sessions.still_valid(self.session_key, self.user_id):
                 await self.logged_out()
@@ -95,7 +105,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("too_long", self._too_long_text())
         try:
             frame = json.loads(text_data) if text_data is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             frame = None
         if not isinstance(frame, dict):
             raise FrameError("bad_json", "Frames must be JSON objects.")
@@ -388,8 +398,8 @@ def chosen_model(frame: dict) -> str | None:
     model = frame.get("model")
     if model is None:
         return None
-    if model not in settings.CHAT_MODELS:
-        raise FrameError("bad_frame", f"Unknown model {model!r}.")
+    if not isinstance(model, str) or model not in settings.CHAT_MODELS:
+        raise FrameError("bad_frame", f"Unknown model {str(model)[:80]!r}.")
     return model
 
 

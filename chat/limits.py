@@ -1,7 +1,8 @@
 """What one user may use at once, so that one user cannot slow or cost everyone (OWASP
-LLM10): replies being written, messages a minute, open sockets. Each holds across
-processes: the first two are counted in the database (where the messages are), sockets in
-Redis when there is one (or in this process's memory, which then is all there is).
+LLM10): replies being written, messages a minute, open sockets, and frames a second on
+each socket. The first three hold across processes: replies and messages are counted in
+the database (where the messages are), sockets in Redis when there is one (or in this
+process's memory, which then is all there is). Frames are counted where the socket is.
 
 A refusal is a `Limited`, whose text says what the limit is and when to try again.
 """
@@ -56,6 +57,38 @@ def check_replies(user_id: int, *, new_message: bool) -> None:
             "too_many_messages",
             f"You have sent {len(recent)} messages in the last minute, the most this site "
             f"allows. Try again in {wait} second{'s' if wait != 1 else ''}.",
+            retry_after=wait,
+        )
+
+
+# --- frames on one socket ---------------------------------------------------------------
+
+
+class FrameRate:
+    """A socket's frames a second, as a token bucket: a page's bursts (opening one
+    conversation after another) pass, a flood is refused. A socket lives in one process, so
+    its count lives there too."""
+
+    def __init__(self) -> None:
+        self.rate = settings.CHAT_SOCKET_FRAMES_PER_SECOND
+        self.burst = settings.CHAT_SOCKET_FRAME_BURST
+        self.tokens = float(self.burst)
+        self.at = time.monotonic()
+
+    def take(self) -> Limited | None:
+        """None when a frame may be handled now; otherwise the refusal to send."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return None
+        wait = max(1, math.ceil((1 - self.tokens) / self.rate))
+        return Limited(
+            "slow_down",
+            f"This page sent more than {self.rate:g} requests a second, more than this site "
+            f"handles from one page. The last was not done: try again in {wait} "
+            f"second{'s' if wait != 1 else ''}.",
             retry_after=wait,
         )
 

@@ -241,6 +241,10 @@ CHAT_MAX_REPLIES = env_int("CHAT_MAX_REPLIES", 500)
 CHAT_USER_MAX_REPLIES = env_int("CHAT_USER_MAX_REPLIES", 3)
 CHAT_USER_MESSAGES_PER_MINUTE = env_int("CHAT_USER_MESSAGES_PER_MINUTE", 20)
 CHAT_USER_MAX_SOCKETS = env_int("CHAT_USER_MAX_SOCKETS", 20)
+# Frames one socket may send: this many a second on average, in bursts of up to
+# CHAT_SOCKET_FRAME_BURST. Past it a frame is refused with `slow_down`, not handled.
+CHAT_SOCKET_FRAMES_PER_SECOND = env_float("CHAT_SOCKET_FRAMES_PER_SECOND", 5.0)
+CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 30)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
 
 # Login attempts (django-axes, chatsite/logins.py), kept in the database so that every process

@@ -29,6 +29,8 @@ def fast_settings(settings):
     settings.CHAT_USER_MAX_REPLIES = 1000
     settings.CHAT_USER_MESSAGES_PER_MINUTE = 1000
     settings.CHAT_USER_MAX_SOCKETS = 1000
+    settings.CHAT_SOCKET_FRAMES_PER_SECOND = 1000
+    settings.CHAT_SOCKET_FRAME_BURST = 1000
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     return settings
 
