@@ -124,7 +124,7 @@ def _entries(messages: list[MessageData]) -> Iterator[tuple[MessageData, int]]:
     """Each message as one entry or, when long, several; with each entry's size bound."""
     for message in messages:
         calls = message.get("tool_calls", [])
-        size = len(message["content"]) + len(message["error"]) + sum(map(_call_size, calls))
+        size = message_size(message)
         if size <= TEXT_PIECE:
             yield message, size + 512
             continue
@@ -135,6 +135,23 @@ def _entries(messages: list[MessageData]) -> Iterator[tuple[MessageData, int]]:
             yield {"id": message["id"], "content": piece}, len(piece) + 64
         for call in calls:
             yield {"id": message["id"], "tool_calls": [call]}, _call_size(call) + 256
+
+
+def message_size(message: MessageData) -> int:
+    """Characters in a message's variable fields: text, error, tool calls and results."""
+    calls = message.get("tool_calls", [])
+    return len(message["content"]) + len(message["error"]) + sum(map(_call_size, calls))
+
+
+def newest_within(messages: list[MessageData], budget: int) -> list[MessageData]:
+    """The newest of `messages` whose sizes add up to at most `budget` characters."""
+    start = len(messages)
+    for message in reversed(messages):
+        budget -= message_size(message)
+        if budget < 0:
+            break
+        start -= 1
+    return messages[start:]
 
 
 def _call_size(call: dict) -> int:

@@ -7,13 +7,18 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import broadcast, paging, running
 from chat.forms import LogInForm, SignUpForm, unsavable
+from chat.frames import newest_within
 from chat.models import Conversation, vocabulary
+
+# Characters of messages a page carries in its HTML, so a long conversation's page stays
+# light; the socket's `history`, sent in parts under the frame limit, brings the rest.
+PAGE_MESSAGES_CHARS = 200_000
 
 
 def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
@@ -45,8 +50,10 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
                 "model": (conversation and conversation.model) or settings.CHAT_MODEL,
                 "systemPrompt": conversation.system_prompt if conversation else "",
                 "defaultSystemPrompt": settings.CHAT_SYSTEM_PROMPT,
-                # Rendered by the page at once; the socket's `history` then keeps it current.
-                "messages": messages,
+                "loginUrl": resolve_url(settings.LOGIN_URL),
+                # The newest messages, rendered by the page at once; the socket's `history`
+                # then brings the whole conversation and keeps it current.
+                "messages": newest_within(messages, PAGE_MESSAGES_CHARS),
             },
         },
     )

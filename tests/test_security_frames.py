@@ -146,6 +146,35 @@ async def test_a_20_mb_conversation_opens_in_history_frames_under_the_limit(alic
     await socket.close()
 
 
+def test_a_20_mb_conversation_s_page_stays_light_and_leaves_the_messages_to_the_socket(
+    alice, client
+):
+    conversation = Conversation.objects.create(user=alice, title="long")
+    Message.objects.bulk_create(
+        Message(conversation=conversation, role=role, content=f"{i}:" + HOSTILE[:500_000])
+        for i, role in enumerate(["user", "assistant"] * 20)
+    )
+    client.force_login(alice)
+    response = client.get(f"/c/{conversation.pk}/")
+    assert response.status_code == 200
+    assert len(response.content) < 1_000_000  # not 20 MB of HTML: the socket brings the rest
+    assert response.context["page_data"]["messages"] == []  # each is larger than a page carries
+    assert 'id="empty-state" hidden' in response.content.decode()  # not "start a conversation"
+
+
+def test_a_long_conversation_s_page_carries_its_newest_messages_that_fit(alice, client):
+    conversation = Conversation.objects.create(user=alice, title="long")
+    Message.objects.bulk_create(
+        Message(conversation=conversation, role=role, content=f"{i}:" + "x" * 30_000)
+        for i, role in enumerate(["user", "assistant"] * 20)
+    )
+    client.force_login(alice)
+    page_messages = client.get(f"/c/{conversation.pk}/").context["page_data"]["messages"]
+    contents = [m["content"][:3] for m in page_messages]
+    assert 2 < len(contents) < 40 and contents[-1] == "39:"  # a tail, in order, to the end
+    assert [int(c.rstrip(":")) for c in contents] == list(range(40 - len(contents), 40))
+
+
 async def test_a_tool_call_longer_than_allowed_ends_the_reply_in_words(alice, upstream, settings):
     settings.CHAT_TOOL_ARGUMENTS_LIMIT = 1000
     upstream.queue(tool_call_reply(("big", "calculator", ['{"expression": "' + "1+" * 800])))
