@@ -68,3 +68,24 @@ def test_stop_on_another_process_stops_the_reply(two_sites, pages, live_upstream
         page.wait_for_selector("article[data-role=assistant][data-status=stopped]")
     assert live_upstream.client_gone.wait(timeout=5)
     assert "word2999" not in writer.locator("article[data-role=assistant]").inner_text()
+
+
+def test_a_page_watching_a_reply_whose_writer_dies_says_so_with_retry(
+    tmp_path_factory, live_upstream, pages
+):
+    """Its own two processes: the first is killed halfway through the reply."""
+    with services.two_sites(tmp_path_factory, live_upstream.url, CHAT_WRITER_TIMEOUT="4") as (
+        first,
+        second,
+    ):
+        live_upstream.queue(text_reply([f"word{i} " for i in range(3000)], pause=0.02))
+        _, watcher = start_on_first_open_on_second(
+            (first, second), pages, "Die halfway", written="word3", seen="word5"
+        )
+        first.process.kill()  # no last frame will ever come from it
+        interrupted = "article[data-role=assistant][data-status=interrupted]"
+        watcher.wait_for_selector(interrupted, timeout=10_000)  # within 10 s
+        assert "word5" in watcher.locator(interrupted).inner_text()  # what arrived is kept
+        live_upstream.queue(text_reply(["Written again."]))
+        watcher.click(".msg-retry")
+        watcher.wait_for_selector("article[data-role=assistant] >> text=Written again.")
