@@ -630,12 +630,6 @@ def test_staff_without_chat_permissions_get_403_whether_the_id_exists_or_not(
     assert his == missing and his["status"] == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Django's ModelAdmin.history_view looks the object up before checking permission: "
-    "a staff user without chat permissions gets 403 for an existing id and a redirect to the "
-    "admin index for a missing one, so conversation and message ids can be enumerated",
-)
 @pytest.mark.parametrize(
     "path", ["/admin/chat/conversation/{c}/history/", "/admin/chat/message/{m}/history/"]
 )
