@@ -7,6 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from chat.providers import split_model
+from chat.usage import parse_prices
 from chatsite.env import (
     env_bool,
     env_float,
@@ -204,6 +205,8 @@ if "anthropic" in CHAT_MODEL_PROVIDERS.values() and not ANTHROPIC_API_KEY:
 # Sent first in every conversation that has no system prompt of its own.
 CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")
 CHAT_MAX_TOKENS = env_int("CHAT_MAX_TOKENS", 4096)  # Anthropic requires a limit
+# What tokens cost, per million, by model: `gpt-4o=2.5/10,claude-sonnet-4-5=3/15` (chat/usage.py).
+CHAT_PRICES = parse_prices(env_str("CHAT_PRICES", ""))
 # After the first reply, ask the model for a better title (the demo model has none to give).
 CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", not CHAT_DEMO_MODE)
 
