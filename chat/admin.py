@@ -13,7 +13,7 @@ from django.forms import Media, Script
 from django.template.loader import render_to_string
 
 from chat.forms import AdminLogInForm
-from chat.models import Conversation, Message, vocabulary
+from chat.models import Conversation, Message, Quota, vocabulary
 
 # The admin's login refuses unstorable text in words like the site's (chat/forms.py).
 admin.site.login_form = AdminLogInForm
@@ -137,3 +137,12 @@ class MessageAdmin(ReadOnlyAdmin):
             tools = obj.conversation.messages.filter(role=Message.Role.TOOL, tool_call_id__in=ids)
             results = {m.tool_call_id: m for m in tools}
         return transcript_html(None, [admin_dict(obj, results)], f"message-{obj.pk}")
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    """One user's token quotas, in place of the site's (chat/quotas.py)."""
+
+    list_display = ("user", "daily_tokens", "monthly_tokens")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)

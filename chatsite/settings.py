@@ -207,6 +207,10 @@ CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")
 CHAT_MAX_TOKENS = env_int("CHAT_MAX_TOKENS", 4096)  # Anthropic requires a limit
 # What tokens cost, per million, by model: `gpt-4o=2.5/10,claude-sonnet-4-5=3/15` (chat/usage.py).
 CHAT_PRICES = parse_prices(env_str("CHAT_PRICES", ""))
+# Tokens one user's replies may use a day and a month (UTC); 0: no limit. Per-user quotas
+# in the admin take their place (chat/quotas.py).
+CHAT_QUOTA_DAILY_TOKENS = env_int("CHAT_QUOTA_DAILY_TOKENS", 0)
+CHAT_QUOTA_MONTHLY_TOKENS = env_int("CHAT_QUOTA_MONTHLY_TOKENS", 0)
 # After the first reply, ask the model for a better title (the demo model has none to give).
 CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", not CHAT_DEMO_MODE)
 

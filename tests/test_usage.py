@@ -85,7 +85,11 @@ async def test_each_tool_round_has_its_own_usage(alice, upstream):
         tool_call_reply(("call_1", "calculator", ['{"expression": "6*7"}'])),
         without_usage(text_reply(["It is 42."])),
     )
-    await reply_of(alice, "6*7?")
+    socket = await Socket.open_as(alice)
+    await socket.send({"type": "send", "conversation": None, "content": "6*7?"})
+    await socket.recv_reply_end()  # the round that calls the tool
+    await socket.recv_reply_end()  # the round that answers
+    await socket.close()
     calling, answering = [m async for m in Message.objects.filter(role="assistant")]
     assert calling.usage is not None and answering.usage["estimated"] is True
     # The second round was sent the first round's call and its result, so it cost more.
