@@ -35,6 +35,8 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated", "-id"]
+        # Reading conversations in the admin (chat/admin.py, chat/audit.py).
+        permissions = [("review_conversation", "Can read conversations in the admin")]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
@@ -272,3 +274,7 @@ def mark_stale_replies_interrupted(
         status=Message.Status.INTERRUPTED,
         error="The server stopped while this reply was being written. What arrived is kept.",
     )
+
+
+# The audit log of staff reads lives in its own module; imported here so Django finds it.
+from chat.audit import AuditEntry  # noqa: E402, F401
