@@ -61,6 +61,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     change_form_template = "admin/chat/review_change_form.html"
     change_page: Page
     list_page: Page
+    # Pages showing only the object's name: a conversation's is its title, a message's is
+    # "role #id" (None: nothing to record).
+    history_page: Page | None = None
+    delete_page: Page | None = None
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -107,7 +111,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         # staff account without chat permissions which ids exist (403 against a redirect).
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return super().history_view(request, object_id, extra_context)
+        response = super().history_view(request, object_id, extra_context)
+        self._record_title_page(request, response, self.history_page)
+        return response
+
+    def delete_view(self, request, object_id, extra_context=None):
+        response = super().delete_view(request, object_id, extra_context)
+        if request.method == "GET":  # the confirmation; a POST deletes and goes
+            self._record_title_page(request, response, self.delete_page)
+        return response
+
+    def _record_title_page(self, request, response, page: Page | None) -> None:
+        shown = getattr(response, "context_data", {}).get("object")
+        if page is not None and response.status_code == 200 and shown is not None:
+            audit.record(request.user, page, [shown], path=request.path)
 
     def render_change_form(self, request, context, *args, **kwargs):
         # Only the pages that show a transcript load the renderer.
@@ -141,6 +158,8 @@ def admin_dict(message: Message, results: dict[str, Message] | None = None) -> d
 class ConversationAdmin(ReadOnlyAdmin):
     change_page = Page.CONVERSATION
     list_page = Page.CONVERSATION_LIST
+    history_page = Page.CONVERSATION_HISTORY
+    delete_page = Page.CONVERSATION_DELETE
     list_display = ["title", "user", "model", "message_count", "tokens", "updated"]
     list_filter = ["user", "model", "messages__status", ("updated", admin.DateFieldListFilter)]
     search_fields = ["title", "messages__content"]

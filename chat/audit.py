@@ -1,10 +1,11 @@
 """Every read of a conversation by staff leaves a trace, and its user can see how many.
 
 An `AuditEntry` is written by the admin (chat/admin.py) for each conversation or message
-whose text a page showed: the change pages (the transcript), and each row of the list pages
-(their titles come from the first message). The entry keeps the reviewer's name, the
-conversation's id and title and the message's id as plain values, so it outlives the
-reviewer's account and the conversation (see chat/retention.py for what retention does).
+whose text a page showed: the change pages (the transcript), each row of the list pages, and
+a conversation's history and delete pages (titles come from the first message). The entry
+keeps the reviewer's name, the conversation's id and title and the message's id as plain
+values, so it outlives the reviewer's account and the conversation (see chat/retention.py
+for what retention does).
 Nothing on the site changes or deletes an entry.
 """
 
@@ -32,6 +33,9 @@ class Page(models.TextChoices):
     MESSAGE = "message", "message page"
     CONVERSATION_LIST = "conversation list", "conversation list"
     MESSAGE_LIST = "message list", "message list"
+    # These show the conversation's title (taken from its first message unless renamed).
+    CONVERSATION_HISTORY = "conversation history", "conversation history"
+    CONVERSATION_DELETE = "conversation delete", "conversation delete"
 
 
 # The pages that show a transcript: what the user is told of as a read.

@@ -234,6 +234,26 @@ def test_the_message_list_writes_an_entry_for_each_message_it_shows(client, revi
     assert {e[:3] for e in entries()} == {("rita", "message list", chat.pk)}
 
 
+def test_the_history_and_delete_pages_showing_the_title_write_entries(client, root, chat):
+    client.force_login(root)
+    assert client.get(f"/admin/chat/conversation/{chat.pk}/history/").status_code == 200
+    assert client.get(f"/admin/chat/conversation/{chat.pk}/delete/").status_code == 200
+    assert entries() == [
+        ("root", "conversation history", chat.pk, None, ""),
+        ("root", "conversation delete", chat.pk, None, ""),
+    ]
+
+
+def test_a_message_history_page_shows_no_text_and_writes_nothing(client, reviewer, chat):
+    message = chat.messages.get(role="assistant")
+    client.force_login(reviewer)
+    page = client.get(f"/admin/chat/message/{message.pk}/history/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert ANSWER not in body and "Alice&#x27;s plans" not in body
+    assert AuditEntry.objects.count() == 0
+
+
 def test_a_refused_or_missing_page_writes_nothing(client, reviewer, chat):
     client.force_login(reviewer)
     assert client.get(f"/admin/chat/conversation/{chat.pk + 1000}/change/").status_code == 302

@@ -70,6 +70,8 @@ class Migration(migrations.Migration):
                             ("message", "message page"),
                             ("conversation list", "conversation list"),
                             ("message list", "message list"),
+                            ("conversation history", "conversation history"),
+                            ("conversation delete", "conversation delete"),
                         ],
                         max_length=32,
                     ),
