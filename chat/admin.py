@@ -94,16 +94,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
             request.GET = request.GET.copy()
             del request.GET["reason"]
         response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if response.status_code == 200 and changelist is not None:
+        context = getattr(response, "context_data", None) or {}
+        if response.status_code != 200:
+            return response
+        if context.get("cl") is not None:
             audit.record(
                 request.user,
                 self.list_page,
-                changelist.result_list,
+                context["cl"].result_list,
                 reason=reason,
-                query=changelist.query,
+                query=context["cl"].query,
                 path=request.get_full_path(),
             )
+        elif context.get("queryset") is not None and self.delete_page is not None:
+            # The "delete selected" action's confirmation names each conversation chosen.
+            audit.record(request.user, self.delete_page, context["queryset"], path=request.path)
         return response
 
     def history_view(self, request, object_id, extra_context=None):

@@ -244,6 +244,25 @@ def test_the_history_and_delete_pages_showing_the_title_write_entries(client, ro
     ]
 
 
+def test_the_delete_selected_confirmation_writes_an_entry_per_conversation_named(
+    client, root, chat, bob
+):
+    other = Conversation.objects.create(user=bob, title="Bob's plans")
+    client.force_login(root)
+    page = client.post(
+        "/admin/chat/conversation/",
+        {"action": "delete_selected", "_selected_action": [chat.pk, other.pk]},
+    )
+    assert page.status_code == 200 and "Bob&#x27;s plans" in page.content.decode()
+    assert sorted(entries()) == sorted(
+        [
+            ("root", "conversation delete", chat.pk, None, ""),
+            ("root", "conversation delete", other.pk, None, ""),
+        ]
+    )
+    assert Conversation.objects.count() == 2  # only asked, not deleted
+
+
 def test_a_message_history_page_shows_no_text_and_writes_nothing(client, reviewer, chat):
     message = chat.messages.get(role="assistant")
     client.force_login(reviewer)
