@@ -211,3 +211,16 @@ def reviewer_read(client, alice, django_user_model):
     assert client.get(f"/admin/chat/message/{answer.pk}/change/").status_code == 200
     client.logout()
     return conversation, [question.pk, answer.pk]
+
+
+def test_deleting_a_users_account_deletes_their_conversations_but_not_the_reads(
+    alice, reviewer_read
+):
+    conversation, message_ids = reviewer_read
+    alice.delete()
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Message.objects.filter(pk__in=message_ids).exists()
+    assert list(AuditEntry.objects.values_list("conversation", "conversation_pk")) == [
+        (None, conversation.pk),
+        (None, conversation.pk),
+    ]
