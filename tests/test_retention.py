@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -21,6 +24,8 @@ from django.core.management import call_command
 from chat import retention
 from chat.audit import AuditEntry
 from chat.models import Conversation, Message
+from tests.live import ROOT
+from tests.test_settings import load_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +229,37 @@ def test_deleting_a_users_account_deletes_their_conversations_but_not_the_reads(
         (None, conversation.pk),
         (None, conversation.pk),
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CHAT_RETENTION_DAYS", "a month"),
+        ("CHAT_RETENTION_DAYS", "-1"),
+        ("CHAT_RETENTION_AUDIT", "shred"),
+        ("CHAT_SHOW_REVIEWER_NAMES", "perhaps"),
+    ],
+)
+def test_a_bad_setting_stops_the_site_naming_it(name, value):
+    result = load_settings(**{name: value})
+    assert result.returncode != 0
+    assert name in result.stderr.splitlines()[-1]
+
+
+def test_retention_is_off_and_audit_entries_kept_by_default():
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s;"
+            " print(s.CHAT_RETENTION_DAYS, s.CHAT_RETENTION_AUDIT, s.CHAT_SHOW_REVIEWER_NAMES)",
+        ],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "DJANGO_"))}
+        | {"DJANGO_SETTINGS_MODULE": "chatsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.stdout.split() == ["0", "keep", "False"], check.stderr
