@@ -35,6 +35,8 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated", "-id"]
+        # Reading conversations in the admin (chat/admin.py, chat/audit.py).
+        permissions = [("review_conversation", "Can read conversations in the admin")]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
@@ -319,3 +321,7 @@ class Quota(models.Model):
 
     def __str__(self) -> str:
         return f"Quota of {self.user}"
+
+
+# The audit log of staff reads lives in its own module; imported here so Django finds it.
+from chat.audit import AuditEntry  # noqa: E402, F401

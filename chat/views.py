@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import broadcast, charts, paging, quotas, reports, running
+from chat.audit import review_note
 from chat.forms import LogInForm, SignUpForm, unsavable
 from chat.frames import newest_within
 from chat.models import Conversation, UsageDay, vocabulary
@@ -45,6 +46,8 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             else None,
             "next_page": next_page,
             "has_messages": bool(messages),
+            # How often staff read this conversation (chat/audit.py), under the title.
+            "review_note": review_note(conversation) if conversation else "",
             "demo_mode": settings.CHAT_DEMO_MODE,
             "vocabulary": vocabulary(),
             "page_data": {

@@ -254,6 +254,19 @@ CHAT_SOCKET_FRAMES_PER_SECOND = env_float("CHAT_SOCKET_FRAMES_PER_SECOND", 5.0)
 CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 30)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
 
+# Staff reads (chat/audit.py): the user's page says how often staff read the conversation;
+# it names them only when this is on.
+CHAT_SHOW_REVIEWER_NAMES = env_bool("CHAT_SHOW_REVIEWER_NAMES", False)
+# Retention (chat/retention.py, `manage.py delete_old_conversations`): conversations idle for
+# more than CHAT_RETENTION_DAYS are deleted; 0 or empty keeps them for ever. Their audit
+# entries are kept (the conversation's id and title as text) or deleted with them.
+CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0, zero_allowed=True)
+CHAT_RETENTION_AUDIT = env_str("CHAT_RETENTION_AUDIT", "keep").strip().lower() or "keep"
+if CHAT_RETENTION_AUDIT not in {"keep", "delete"}:
+    raise ImproperlyConfigured(
+        f"CHAT_RETENTION_AUDIT must be keep or delete, not {CHAT_RETENTION_AUDIT!r}"
+    )
+
 # Login attempts (django-axes, chatsite/logins.py), kept in the database so that every process
 # counts them: CHAT_LOGIN_FAILURES failures on one account from one address, or
 # CHAT_LOGIN_ADDRESS_FAILURES from one address on any accounts, lock that out until
