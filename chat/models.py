@@ -35,6 +35,8 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated", "-id"]
+        # Reading conversations in the admin (chat/admin.py, chat/audit.py).
+        permissions = [("review_conversation", "Can read conversations in the admin")]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
@@ -272,3 +274,54 @@ def mark_stale_replies_interrupted(
         status=Message.Status.INTERRUPTED,
         error="The server stopped while this reply was being written. What arrived is kept.",
     )
+
+
+class UsageDay(models.Model):
+    """The tokens one user's replies used on one day (UTC) with one model: what quotas and
+    the usage pages count (chat/quotas.py). Each saved round adds to its row in one UPDATE,
+    so concurrent replies in any process lose nothing."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_days"
+    )
+    day = models.DateField()
+    model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    rounds = models.PositiveIntegerField(default=0)  # assistant messages (a tool round is one)
+    estimated_rounds = models.PositiveIntegerField(default=0)  # whose usage was estimated
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day", "model"], name="one_usage_row")
+        ]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day} {self.model}"
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Quota(models.Model):
+    """One user's token quotas, in place of the site's (CHAT_QUOTA_DAILY_TOKENS,
+    CHAT_QUOTA_MONTHLY_TOKENS). Empty: the site's; 0: no limit for this user."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+    daily_tokens = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: the site's default. 0: no daily limit."
+    )
+    monthly_tokens = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: the site's default. 0: no monthly limit."
+    )
+
+    def __str__(self) -> str:
+        return f"Quota of {self.user}"
+
+
+# The audit log of staff reads lives in its own module; imported here so Django finds it.
+from chat.audit import AuditEntry  # noqa: E402, F401

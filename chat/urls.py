@@ -9,4 +9,7 @@ urlpatterns = [
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/rename/", views.rename, name="rename"),
     path("c/<int:pk>/delete/", views.delete, name="delete"),
+    path("usage/", views.usage, name="usage"),
+    path("usage/all/", views.usage_all, name="usage_all"),
+    path("usage/all.csv", views.usage_csv, name="usage_csv"),
 ]

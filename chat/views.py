@@ -1,20 +1,26 @@
 """The chat pages. Thin: the work happens in the models and in chat.running."""
 
+import csv
+
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages as notices
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import broadcast, paging, running
+from chat import broadcast, charts, paging, quotas, reports, running
+from chat.audit import review_note
 from chat.forms import LogInForm, SignUpForm, unsavable
 from chat.frames import newest_within
-from chat.models import Conversation, vocabulary
+from chat.models import Conversation, UsageDay, vocabulary
+from chat.usage import cost
 
 # Characters of messages a page carries in its HTML, so a long conversation's page stays
 # light; the socket's `history`, sent in parts under the frame limit, brings the rest.
@@ -40,6 +46,8 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             else None,
             "next_page": next_page,
             "has_messages": bool(messages),
+            # How often staff read this conversation (chat/audit.py), under the title.
+            "review_note": review_note(conversation) if conversation else "",
             "demo_mode": settings.CHAT_DEMO_MODE,
             "vocabulary": vocabulary(),
             "page_data": {
@@ -135,3 +143,103 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
             async_to_sync(broadcast.request_stop)(live.writer)
     conv.delete()
     return redirect("chat:new")
+
+
+# --- usage (chat/reports.py) -----------------------------------------------------------------
+
+
+@login_required
+@never_cache
+def usage(request: HttpRequest) -> HttpResponse:
+    """This month's tokens and cost against the quota, by day, by model, by conversation."""
+    today = timezone.now().date()
+    month = reports.month_of(request.GET.get("month"), today)
+    mine = reports.report(month, UsageDay.objects.filter(user=request.user))
+    limit = quotas.quotas_of(request.user.pk)
+    used_today = quotas.used_since(request.user.pk, today)
+    used_month = quotas.used_since(request.user.pk, quotas.month_start(today))
+    return render(
+        request,
+        "chat/usage.html",
+        {
+            "report": mine,
+            "chart": _chart(mine),
+            "conversations": reports.top_conversations(request.user, month),
+            "quotas": [
+                ("Today", used_today, limit.daily),
+                ("This month", used_month, limit.monthly),
+            ],
+        },
+    )
+
+
+@login_required
+@never_cache
+def usage_all(request: HttpRequest) -> HttpResponse:
+    """Everyone's usage, for staff who may see it: by user, by model, by day."""
+    _require_usage_permission(request)
+    month = reports.month_of(request.GET.get("month"), timezone.now().date())
+    everyone = reports.report(month, UsageDay.objects.all())
+    return render(request, "chat/usage_all.html", {"report": everyone, "chart": _chart(everyone)})
+
+
+@login_required
+def usage_csv(request: HttpRequest) -> HttpResponse:
+    """The month's usage rows (day, user, model) as CSV, for a spreadsheet."""
+    _require_usage_permission(request)
+    month = reports.month_of(request.GET.get("month"), timezone.now().date())
+    everyone = reports.report(month, UsageDay.objects.all())
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="usage-{month:%Y-%m}.csv"'
+    out = csv.writer(response)
+    out.writerow(
+        [
+            "day",
+            "user",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "rounds",
+            "estimated_rounds",
+            "cost",
+            "priced",
+        ]
+    )
+    for row in everyone.rows:
+        priced = cost(
+            row.model,
+            {"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
+        )
+        out.writerow(
+            [
+                row.day.isoformat(),
+                _cell(row.user.get_username()),
+                _cell(row.model),
+                row.prompt_tokens,
+                row.completion_tokens,
+                row.rounds,
+                row.estimated_rounds,
+                f"{priced.amount:.6f}",
+                "yes" if priced.priced else "no",
+            ]
+        )
+    return response
+
+
+def _require_usage_permission(request: HttpRequest) -> None:
+    if not (request.user.is_staff and request.user.has_perm("chat.view_usageday")):
+        raise PermissionDenied
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _chart(report: reports.Report) -> list:
+    return charts.bars(
+        [
+            (day.name, day.tokens, f"{report.month:%B} {day.name}: {day.tokens:,} tokens")
+            for day in report.days
+        ]
+    )
