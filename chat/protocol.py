@@ -14,6 +14,8 @@ class ConversationData(TypedDict):
     id: int
     title: str
     url: str
+    updated: str  # ISO 8601: the sidebar groups by it in the reader's time zone
+    pinned: bool
 
 
 class ToolCallData(TypedDict):

@@ -9,4 +9,6 @@ urlpatterns = [
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/rename/", views.rename, name="rename"),
     path("c/<int:pk>/delete/", views.delete, name="delete"),
+    path("c/<int:pk>/undo-delete/", views.undo_delete, name="undo_delete"),
+    path("c/<int:pk>/pin/", views.pin, name="pin"),
 ]
