@@ -95,6 +95,11 @@ class ConversationEvent(TypedDict):
     conversation: ConversationData
 
 
+class DeletedEvent(TypedDict):
+    type: Literal["deleted"]
+    conversation: int
+
+
 class SettingsEvent(TypedDict):
     type: Literal["settings"]
     conversation: int

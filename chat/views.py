@@ -172,6 +172,8 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     _stop_reply(conv)
     conv.deleted = timezone.now()
     conv.save(update_fields=["deleted"])
+    # Other pages open on it let it go at once (docs/protocol.md).
+    async_to_sync(broadcast.publish)(conv.pk, {"type": "deleted", "conversation": conv.pk})
     Conversation.objects.purge_deleted()
     if _wants_json(request):
         return JsonResponse(

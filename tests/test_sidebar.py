@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from chat import models, paging
 from chat.models import Conversation, Message
 from tests.live import create_user, log_in, send, start_site
+from tests.test_protocol_shapes import check
 from tests.test_sidebar_paging import every_page, listed_ids, many, next_cursor
 from tests.upstream_server import text_reply
 from tests.ws import Socket
@@ -200,6 +201,20 @@ async def test_a_deleted_conversation_cannot_be_opened_or_written_to_by_socket(
     assert (await socket.recv())["code"] == "not_found"
     await socket.close()
     assert await Message.objects.filter(conversation_id=chat_with_history.pk).acount() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_page_open_on_a_deleted_conversation_is_told_at_once(alice, chat_with_history):
+    socket = await Socket.open_as(alice)
+    await socket.send({"type": "open", "conversation": chat_with_history.pk})
+    await socket.recv_until(lambda f: f["type"] == "history")
+    client = Client()
+    await sync_to_async(client.force_login)(alice)
+    await sync_to_async(delete)(client, chat_with_history)
+    told = await socket.recv()
+    assert told == {"type": "deleted", "conversation": chat_with_history.pk}
+    check([told])
+    await socket.close()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -523,6 +538,29 @@ def test_deleting_the_open_conversation_stops_its_reply_and_undo_brings_it_back(
     page.wait_for_selector("article[data-role=user] >> text=Write for a long time")
     page.wait_for_selector(".msg-notice-text:has-text('Stopped.')")
     assert page.locator("#conv-list .conv-item.is-current").count() == 1
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_another_tab_on_the_conversation_lets_it_go_when_it_is_deleted(page, site, browser):
+    fresh_conversations(site, [("Shared", datetime.now(UTC), False), ("Other", NOW, False)])
+    log_in(page, site)
+    pk = run(
+        site,
+        "from chat.models import Conversation; print(Conversation.objects.get(title='Shared').pk)",
+    )
+    second = page.context.new_page()
+    second.goto(f"{site.url}/c/{pk}/")
+    second.wait_for_selector("article[data-role=user] >> text=About Shared")
+    target = item(page, "Shared")
+    target.hover()
+    target.locator(".conv-menu-btn").click()
+    target.locator("[role=menuitem]", has_text="Delete").click()
+    second.wait_for_url(site.url + "/")  # at once, not at its next send
+    assert "Shared" not in second.locator("#conv-list .conv-link").all_inner_texts()
+    page.locator(".toast button", has_text="Undo").click()  # the deleting tab keeps its Undo
+    expect(item(page, "Shared")).to_have_count(1)
+    assert state(site, "Shared") == "live 1"
     assert page.errors == []
 
 

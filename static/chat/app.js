@@ -224,6 +224,14 @@ const handlers = {
     else if (outcome === "ended") replyEnded(thread.reply(f.message));
   },
 
+  deleted(f) {
+    // Deleted elsewhere: gone from the list, and this page, if it showed it, goes. (Deleted
+    // here: the sidebar is seeing to it, Undo included.)
+    if (sidebar.deleting.has(f.conversation)) return;
+    sidebar.remove(f.conversation);
+    if (f.conversation === session.conversation) window.location.assign(document.querySelector(".new-chat").href);
+  },
+
   settings(f) {
     if (f.conversation === session.conversation) settings.applied(f);
   },

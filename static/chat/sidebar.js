@@ -30,6 +30,7 @@ export class Sidebar {
 
     const list = ui.list;
     this.undo = null; // the Undo on offer: {toast, timer}
+    this.deleting = new Set(); // ids deleted from this page (their `deleted` frame is ours)
     const formats = ["md", "json"].filter((format) => this.url(`export-${format}`, 0));
     this.menu = new ConvMenu(list, { formats, onAction: (action, li, item) => this.act(action, li, item) });
     // Keeps focus in the title box when Save is pressed (Safari does not focus buttons on
@@ -251,6 +252,15 @@ export class Sidebar {
     return true;
   }
 
+  /** The conversation with this id leaves the list (deleted in another tab). */
+  remove(id) {
+    const li = this.item(id);
+    if (!li) return;
+    if (this.menu.isOpen && li.contains(this.menu.menu)) this.menu.close(false);
+    li.remove();
+    this.regroup();
+  }
+
   markCurrent(id) {
     for (const li of this.ui.list.querySelectorAll(".conv-item")) {
       const current = li.dataset.id === String(id);
@@ -310,8 +320,12 @@ export class Sidebar {
   async delete(li) {
     const id = li.dataset.id;
     const title = li.querySelector(".conv-link").textContent;
+    this.deleting.add(Number(id));
     const data = await this.post(this.url("delete", id), {}, `Could not delete “${title}”.`);
-    if (!data) return;
+    if (!data) {
+      this.deleting.delete(Number(id));
+      return;
+    }
     const offer = { id, title, url: data.conversation.url, undoUrl: data.undo_url,
       until: Date.now() + data.undo_seconds * 1000 };
     if (li.classList.contains("is-current")) {
