@@ -236,7 +236,8 @@ export class Sidebar {
     li.remove();
     if (li.dataset.pinned) {
       const pins = [...list.querySelectorAll(":scope > .conv-item[data-pinned]")];
-      const before = pins.find((other) => other.dataset.pinned < li.dataset.pinned);
+      const pinned = (item) => Date.parse(item.dataset.pinned);
+      const before = pins.find((other) => pinned(other) < pinned(li));
       if (before) before.before(li);
       else if (pins.length) pins.at(-1).after(li);
       else list.prepend(li);
