@@ -12,4 +12,6 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("usage/all/", views.usage_all, name="usage_all"),
     path("usage/all.csv", views.usage_csv, name="usage_csv"),
+    path("c/<int:pk>/undo-delete/", views.undo_delete, name="undo_delete"),
+    path("c/<int:pk>/pin/", views.pin, name="pin"),
 ]

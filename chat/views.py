@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -19,7 +20,7 @@ from chat import broadcast, charts, paging, quotas, reports, running
 from chat.audit import review_note
 from chat.forms import LogInForm, SignUpForm, unsavable
 from chat.frames import newest_within
-from chat.models import Conversation, UsageDay, vocabulary
+from chat.models import TITLE_MAX_LENGTH, Conversation, UsageDay, cut_title, vocabulary
 from chat.usage import cost
 
 # Characters of messages a page carries in its HTML, so a long conversation's page stays
@@ -29,6 +30,7 @@ PAGE_MESSAGES_CHARS = 200_000
 
 def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
     messages = []
+    Conversation.objects.purge_deleted()
     if conversation is not None:
         running.mark_dead_replies(conversation)
         messages = conversation.transcript()
@@ -49,6 +51,9 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             # How often staff read this conversation (chat/audit.py), under the title.
             "review_note": review_note(conversation) if conversation else "",
             "demo_mode": settings.CHAT_DEMO_MODE,
+            "undo_seconds": settings.CHAT_UNDO_SECONDS,
+            "export_urls": export_urls(),
+            "title_max_length": TITLE_MAX_LENGTH,
             "vocabulary": vocabulary(),
             "page_data": {
                 "conversation": conversation.pk if conversation else None,
@@ -65,6 +70,23 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             },
         },
     )
+
+
+# Where one conversation is exported, per format, once a view serves it (another change
+# adds them): the sidebar's menu offers only those that resolve.
+EXPORT_PATHS = {"md": "/c/999999999/export.md", "json": "/c/999999999/export.json"}
+
+
+def export_urls() -> dict[str, str]:
+    """The export URLs the site serves, with 999999999 for the conversation's id."""
+    found = {}
+    for format, path in EXPORT_PATHS.items():
+        try:
+            resolve(path)
+        except Resolver404:
+            continue
+        found[format] = path
+    return found
 
 
 class LoginView(auth_views.LoginView):
@@ -104,6 +126,7 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
     """The sidebar's next page: `?after=<cursor>` from the page or the previous answer."""
     if not request.user.is_authenticated:
         return JsonResponse({"error": "You are logged out. Reload the page to log in."}, status=401)
+    Conversation.objects.purge_deleted()
     try:
         listed, next_page = paging.page(
             Conversation.objects.owned_by(request.user), request.GET.get("after")
@@ -120,29 +143,81 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
 @require_POST
 def rename(request: HttpRequest, pk: int) -> HttpResponse:
     conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
-    title = " ".join(request.POST.get("title", "").split())[:200]
+    title = request.POST.get("title", "")
     problem = unsavable(title)
     if problem:  # shown by the page the redirect opens (templates/chat/chat.html)
         notices.error(request, f"The title was not changed: it contains {problem}.")
-    elif title:
-        conv.title = title
+    elif cut_title(title):
+        conv.title = cut_title(title)
         conv.save(update_fields=["title"])
     return redirect(conv)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_POST
+def pin(request: HttpRequest, pk: int) -> JsonResponse:
+    """`pinned=1` pins the conversation (it goes on top), `pinned=0` unpins it."""
+    conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
+    wanted = request.POST.get("pinned")
+    if wanted not in {"0", "1"}:
+        return JsonResponse({"error": "Say pinned=1 to pin or pinned=0 to unpin."}, status=400)
+    conv.pinned = timezone.now() if wanted == "1" else None
+    conv.save(update_fields=["pinned"])
+    return JsonResponse({"conversation": conv.as_dict()})
 
 
 @login_required
 @require_POST
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Hide the conversation at once and stop its reply; Undo (below) may bring it back for
+    CHAT_UNDO_SECONDS, after which it is deleted for good (Conversation.purge_deleted)."""
     conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
+    _stop_reply(conv)
+    conv.deleted = timezone.now()
+    conv.save(update_fields=["deleted"])
+    # Other pages open on it let it go at once (docs/protocol.md).
+    async_to_sync(broadcast.publish)(conv.pk, {"type": "deleted", "conversation": conv.pk})
+    Conversation.objects.purge_deleted()
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "conversation": conv.as_dict(),
+                "undo_url": reverse("chat:undo_delete", args=[conv.pk]),
+                "undo_seconds": settings.CHAT_UNDO_SECONDS,
+            }
+        )
+    return redirect("chat:new")
+
+
+@login_required
+@require_POST
+def undo_delete(request: HttpRequest, pk: int) -> JsonResponse:
+    """Bring back a conversation deleted moments ago, as it was (a reply running in it was
+    stopped, and stays stopped)."""
+    conv = Conversation.objects.deleted_by(request.user).filter(pk=pk).first()
+    if conv is None:
+        return JsonResponse(
+            {"error": "Too late to undo: the conversation is deleted for good."}, status=410
+        )
+    conv.deleted = None
+    conv.save(update_fields=["deleted"])
+    return JsonResponse({"conversation": conv.as_dict()})
+
+
+def _stop_reply(conv: Conversation) -> None:
     writing_here = running.get(conv.pk)
     if writing_here is not None:  # no point paying for a reply nobody will read
-        writing_here.stop()
+        # This view runs in a thread; the reply's task belongs to the event loop's.
+        if writing_here.task is not None:
+            writing_here.task.get_loop().call_soon_threadsafe(writing_here.stop)
     else:
         live = running.live_reply(conv)
         if live is not None and live.writer:
             async_to_sync(broadcast.request_stop)(live.writer)
-    conv.delete()
-    return redirect("chat:new")
 
 
 # --- usage (chat/reports.py) -----------------------------------------------------------------

@@ -253,6 +253,9 @@ CHAT_USER_MAX_SOCKETS = env_int("CHAT_USER_MAX_SOCKETS", 20)
 CHAT_SOCKET_FRAMES_PER_SECOND = env_float("CHAT_SOCKET_FRAMES_PER_SECOND", 5.0)
 CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 30)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
+# Seconds the page offers Undo after a conversation is deleted; it is deleted for good a
+# few seconds after (chat.models.undo_cutoff).
+CHAT_UNDO_SECONDS = env_float("CHAT_UNDO_SECONDS", 8.0)
 
 # Staff reads (chat/audit.py): the user's page says how often staff read the conversation;
 # it names them only when this is on.

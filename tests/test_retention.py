@@ -20,6 +20,7 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.utils import timezone
 
 from chat import retention
 from chat.audit import AuditEntry
@@ -181,6 +182,12 @@ def test_a_users_delete_leaves_nothing_but_the_staff_reads(client, alice, review
     client.force_login(alice)
     response = client.post(f"/c/{conversation.pk}/delete/")
     assert response.status_code == 302
+    assert not Conversation.objects.owned_by(alice).exists()  # hidden at once
+    # Once the Undo window is over, it is deleted for good, messages and all.
+    Conversation.objects.filter(pk=conversation.pk).update(
+        deleted=timezone.now() - timedelta(hours=1)
+    )
+    Conversation.objects.purge_deleted()
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
     assert not Message.objects.filter(pk__in=message_ids).exists()
     for label, row in every_row():
