@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import broadcast, paging, running
+from chat import broadcast, paging, running, search
 from chat.forms import LogInForm, SignUpForm, unsavable
 from chat.frames import newest_within
 from chat.models import Conversation, vocabulary
@@ -106,6 +106,25 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
             status=400,
         )
     return JsonResponse({"conversations": [c.as_dict() for c in listed], "next": next_page})
+
+
+@require_GET
+@never_cache
+def search_conversations(request: HttpRequest) -> JsonResponse:
+    """`?q=<words>&limit=<n>`: the user's own conversations matching, best first
+    (chat/search.py), as JSON for the search dialog (static/chat/search.js)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "You are logged out. Reload the page to log in."}, status=401)
+    limit = request.GET.get("limit", "20")
+    if not limit.isdecimal() or not 1 <= int(limit) <= search.MAX_LIMIT:
+        return JsonResponse(
+            {"error": f"The limit must be a number from 1 to {search.MAX_LIMIT}."}, status=400
+        )
+    try:
+        results = search.search(request.user, request.GET.get("q", ""), int(limit))
+    except search.BadQuery as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"results": [r.as_dict() for r in results]})
 
 
 @login_required
