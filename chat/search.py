@@ -29,8 +29,8 @@ from django.contrib.postgres.search import (
     SearchVectorField,
 )
 from django.db import connection
-from django.db.models import Value
-from django.db.models.expressions import RawSQL
+from django.db.models import F, Func, Value
+from django.db.models.expressions import Expression
 from django.db.models.functions import Left, Replace
 
 from chat.models import Conversation, Message
@@ -50,6 +50,7 @@ CANDIDATES = 2000
 # Marks around matches in the database's snippets: control characters, which text
 # almost never holds; the page gets segments, never markup.
 START, STOP = "\x02", "\x03"
+LT = "\ue000"  # a private-use character standing in for "<" (see _Postgres._shown)
 SNIPPET_WORDS = 24
 
 WORD = re.compile(r"\w+")
@@ -185,18 +186,25 @@ def search(user, query: str, limit: int = 20) -> list[Result]:
     return results
 
 
+class StoredVector(Expression):
+    """The query's own table's tsvector column (chat/search_index.py), under whatever alias
+    the table has in that query (U0 in a subquery): a column the models do not declare."""
+
+    output_field = SearchVectorField()
+
+    def as_sql(self, compiler, connection):
+        table = compiler.quote_name_unless_alias(compiler.query.base_table)
+        return f"{table}.{connection.ops.quote_name(VECTOR_COLUMN)}", []
+
+
 class _Postgres:
     """django.contrib.postgres.search over the stored tsvector columns."""
 
     def __init__(self, terms: Terms):
         self.query = SearchQuery(terms.tsquery(), search_type="raw", config=SEARCH_CONFIG)
 
-    @staticmethod
-    def _vector(table: str) -> RawSQL:
-        return RawSQL(f'"{table}"."{VECTOR_COLUMN}"', [], output_field=SearchVectorField())  # noqa: S611 - names
-
     def titles(self, user, limit: int) -> list[int]:
-        vector = self._vector(Conversation._meta.db_table)
+        vector = StoredVector()
         rows = (
             Conversation.objects.owned_by(user)
             .alias(vector=vector)
@@ -208,7 +216,7 @@ class _Postgres:
         return list(rows)
 
     def messages(self, user) -> list[tuple[int, int, float]]:
-        vector = self._vector(Message._meta.db_table)
+        vector = StoredVector()
         # The newest matches: PostgreSQL walks the primary key backwards for a common word
         # and reads the GIN index for a rare one, whichever its statistics say is cheaper.
         candidates = (
@@ -226,10 +234,17 @@ class _Postgres:
         )
         return list(rows)
 
-    def snippets(self, message_ids: list[int]) -> dict[int, str]:
-        text = Left("content", INDEXED_CHARS)
-        for mark in (START, STOP):  # the message's own marks would confuse the segments
+    @staticmethod
+    def _shown(text) -> Func:
+        """`text` as ts_headline should see it: without the marks (the message's own
+        would pass for ours), and with "<" held as LT: ts_headline leaves out whatever its
+        parser takes for an HTML tag, and messages are full of code."""
+        for mark in (START, STOP):
             text = Replace(text, Value(mark), Value(""))
+        return Replace(text, Value("<"), Value(LT))
+
+    def snippets(self, message_ids: list[int]) -> dict[int, str]:
+        text = self._shown(Left("content", INDEXED_CHARS))
         rows = (
             Message.objects.filter(id__in=message_ids)
             .annotate(
@@ -247,14 +262,14 @@ class _Postgres:
             )
             .values_list("id", "headline")
         )
-        return dict(rows)
+        return {pk: text.replace(LT, "<") for pk, text in rows}
 
     def marked_titles(self, conversation_ids: list[int]) -> dict[int, str]:
         rows = (
             Conversation.objects.filter(id__in=conversation_ids)
             .annotate(
                 headline=SearchHeadline(
-                    "title",
+                    self._shown(F("title")),
                     self.query,
                     config=SEARCH_CONFIG,
                     start_sel=START,
@@ -264,7 +279,7 @@ class _Postgres:
             )
             .values_list("id", "headline")
         )
-        return dict(rows)
+        return {pk: text.replace(LT, "<") for pk, text in rows}
 
 
 class _Sqlite:
