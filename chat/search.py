@@ -46,7 +46,7 @@ MAX_QUERY_CHARS = 200
 MAX_TERMS = 12  # words and phrases; more are ignored (each one narrows further anyway)
 MAX_LIMIT = 50
 PREFIX_MIN_CHARS = 3  # shorter prefixes match too much of the index to be worth it
-CANDIDATES = 2000
+CANDIDATES = 500
 # Marks around matches in the database's snippets: control characters, which text
 # almost never holds; the page gets segments, never markup.
 START, STOP = "\x02", "\x03"

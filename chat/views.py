@@ -8,6 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -51,6 +52,7 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
                 "systemPrompt": conversation.system_prompt if conversation else "",
                 "defaultSystemPrompt": settings.CHAT_SYSTEM_PROMPT,
                 "loginUrl": resolve_url(settings.LOGIN_URL),
+                "searchUrl": reverse("chat:search"),
                 # The newest messages, rendered by the page at once; the socket's `history`
                 # then brings the whole conversation and keeps it current.
                 "messages": newest_within(messages, PAGE_MESSAGES_CHARS),

@@ -7,6 +7,7 @@ import { byId } from "./dom.js";
 import { Composer } from "./composer.js";
 import { announce, showError } from "./notices.js";
 import { Settings } from "./settings.js";
+import { Search } from "./search.js";
 import { Sidebar } from "./sidebar.js";
 import { Socket } from "./socket.js";
 import { Thread } from "./thread.js";
@@ -260,6 +261,8 @@ const socket = new Socket({
     session.stopping = false;
   },
 });
+
+new Search({ button: byId("search-btn"), url: page.searchUrl, messages: byId("messages") });
 
 thread.load(page.messages || []);
 updateComposer();
