@@ -11,9 +11,10 @@ it, so `*`, `NEAR`, `OR`, `-`, `:`, parentheses or a stray quote can neither fai
 change the search.
 
 Ranking: conversations whose title matches come first, by rank; then conversations by
-their best-matching message. For a word in most messages, ranking every match would not
-fit in 100 ms at a million messages (docs/benchmarks.md): the newest CANDIDATES matches are
-ranked, which is also what someone searching usually wants.
+their best-matching message (ts_rank on PostgreSQL, bm25 on SQLite). Ranking every match of
+a word in a tenth of a million messages would not fit in 100 ms (docs/benchmarks.md, the
+"Search" section): the newest CANDIDATES matching messages are ranked (for most words that
+is all of them), which is also what someone searching usually wants.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from django.contrib.postgres.search import (
     SearchRank,
     SearchVectorField,
 )
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Func, Value
 from django.db.models.expressions import Expression
 from django.db.models.functions import Left, Replace
@@ -47,6 +48,7 @@ MAX_TERMS = 12  # words and phrases; more are ignored (each one narrows further 
 MAX_LIMIT = 50
 PREFIX_MIN_CHARS = 3  # shorter prefixes match too much of the index to be worth it
 CANDIDATES = 500
+PROBE = 20_000  # matches past which a word counts as common (see _Postgres.messages)
 # Marks around matches in the database's snippets: control characters, which text
 # almost never holds; the page gets segments, never markup.
 START, STOP = "\x02", "\x03"
@@ -159,15 +161,15 @@ def search(user, query: str, limit: int = 20) -> list[Result]:
         engine.messages(user), key=lambda row: (-row[2], -row[0])
     ):
         best.setdefault(conversation_id, message_id)
-    order = titles + [c for c in best if c not in set(titles)]
-    order = order[:limit]
+    in_titles = set(titles)
+    order = (titles + [c for c in best if c not in in_titles])[:limit]
     if not order:
         return []
     conversations = Conversation.objects.in_bulk(order)
     message_ids = [best[c] for c in order if c in best]
     messages = Message.objects.only("id", "role", "created", "conversation_id").in_bulk(message_ids)
     snippets = engine.snippets(message_ids)
-    marked_titles = engine.marked_titles([c for c in order if c in set(titles)])
+    marked_titles = engine.marked_titles([c for c in order if c in in_titles])
     results = []
     for conversation_id in order:
         conversation = conversations.get(conversation_id)
@@ -184,6 +186,15 @@ def search(user, query: str, limit: int = 20) -> list[Result]:
             )
         )
     return results
+
+
+def _plan(cursor, *, through_gin: bool) -> None:
+    """For the rest of the transaction: reach messages through the GIN index (a bitmap
+    scan), or by walking the primary key (an index scan), and never by reading the whole
+    table."""
+    cursor.execute("SET LOCAL enable_seqscan = off")
+    cursor.execute(f"SET LOCAL enable_indexscan = {'off' if through_gin else 'on'}")
+    cursor.execute(f"SET LOCAL enable_bitmapscan = {'on' if through_gin else 'off'}")
 
 
 class StoredVector(Expression):
@@ -216,18 +227,28 @@ class _Postgres:
         return list(rows)
 
     def messages(self, user) -> list[tuple[int, int, float]]:
+        """The newest CANDIDATES matching messages of `user`, ranked.
+
+        Which way to find them is chosen here, not left to the planner, whose estimate for
+        a phrase or a word outside its statistics can be off by a hundred times, and a
+        wrong guess costs a walk through the whole table (1.4 s at a million messages):
+        count the matches up to PROBE through the GIN index (bounded work); under PROBE,
+        fetch them all through the index; past it the word is common, and walking the
+        primary key back from the newest message finds CANDIDATES of them soon.
+        """
         vector = StoredVector()
-        # The newest matches: PostgreSQL walks the primary key backwards for a common word
-        # and reads the GIN index for a rare one, whichever its statistics say is cheaper.
-        candidates = (
-            Message.objects.filter(conversation__user=user)
-            .alias(vector=vector)
-            .filter(vector=self.query)
-            .order_by("-id")
-            .values("id")[:CANDIDATES]
-        )
+        matching = Message.objects.alias(vector=vector).filter(vector=self.query)
+        with transaction.atomic(), connection.cursor() as cursor:
+            _plan(cursor, through_gin=True)
+            common = matching.values("id")[:PROBE].count() >= PROBE
+            _plan(cursor, through_gin=not common)
+            ids = list(
+                matching.filter(conversation__user=user)
+                .order_by("-id")
+                .values_list("id", flat=True)[:CANDIDATES]
+            )
         rows = (
-            Message.objects.filter(id__in=candidates)
+            Message.objects.filter(id__in=ids)
             .annotate(rank=SearchRank(vector, self.query))
             .order_by()
             .values_list("id", "conversation_id", "rank")

@@ -31,6 +31,13 @@ function when(iso) {
   return date.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
 }
 
+let instance = null;
+
+/** Open the search dialog (for other modules: a list of shortcuts, a menu). */
+export function openSearch() {
+  instance?.open();
+}
+
 export class Search {
   /** `button`: the sidebar's search button; `url`: the search view's address;
    * `messages`: the thread's list of messages (for #m<id>). */
@@ -45,9 +52,11 @@ export class Search {
     this.latest = 0; // the number of the newest request: older answers are dropped
     this.controller = null;
     this.returnFocus = null;
+    instance = this;
 
     button?.addEventListener("click", () => this.open());
     document.addEventListener("keydown", (event) => {
+      if (event.defaultPrevented) return; // another module's shortcut took it
       const mod = event.ctrlKey || event.metaKey;
       if (mod && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "k") {
         event.preventDefault(); // the browser's own Ctrl+K goes to its address bar
