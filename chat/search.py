@@ -48,7 +48,6 @@ MAX_TERMS = 12  # words and phrases; more are ignored (each one narrows further 
 MAX_LIMIT = 50
 PREFIX_MIN_CHARS = 3  # shorter prefixes match too much of the index to be worth it
 CANDIDATES = 500
-PROBE = 20_000  # matches past which a word counts as common (see _Postgres.messages)
 # Marks around matches in the database's snippets: control characters, which text
 # almost never holds; the page gets segments, never markup.
 START, STOP = "\x02", "\x03"
@@ -188,15 +187,6 @@ def search(user, query: str, limit: int = 20) -> list[Result]:
     return results
 
 
-def _plan(cursor, *, through_gin: bool) -> None:
-    """For the rest of the transaction: reach messages through the GIN index (a bitmap
-    scan), or by walking the primary key (an index scan), and never by reading the whole
-    table."""
-    cursor.execute("SET LOCAL enable_seqscan = off")
-    cursor.execute(f"SET LOCAL enable_indexscan = {'off' if through_gin else 'on'}")
-    cursor.execute(f"SET LOCAL enable_bitmapscan = {'on' if through_gin else 'off'}")
-
-
 class StoredVector(Expression):
     """The query's own table's tsvector column (chat/search_index.py), under whatever alias
     the table has in that query (U0 in a subquery): a column the models do not declare."""
@@ -213,6 +203,7 @@ class _Postgres:
 
     def __init__(self, terms: Terms):
         self.query = SearchQuery(terms.tsquery(), search_type="raw", config=SEARCH_CONFIG)
+        self.phrase = any(len(words) > 1 for words in terms.items)
 
     def titles(self, user, limit: int) -> list[int]:
         vector = StoredVector()
@@ -229,21 +220,23 @@ class _Postgres:
     def messages(self, user) -> list[tuple[int, int, float]]:
         """The newest CANDIDATES matching messages of `user`, ranked.
 
-        Which way to find them is chosen here, not left to the planner, whose estimate for
-        a phrase or a word outside its statistics can be off by a hundred times, and a
-        wrong guess costs a walk through the whole table (1.4 s at a million messages):
-        count the matches up to PROBE through the GIN index (bounded work); under PROBE,
-        fetch them all through the index; past it the word is common, and walking the
-        primary key back from the newest message finds CANDIDATES of them soon.
+        PostgreSQL's planner picks the way to them from its statistics: for a common word,
+        walking the primary key back from the newest message (it meets CANDIDATES matches
+        soon); for a rare one, the GIN index. A phrase is estimated as its words anywhere
+        in a message, far more often than they stand together, and a walk looking for a
+        rare phrase of common words goes through the whole table (1.4 s at a million
+        messages): a phrase always goes through the index.
         """
         vector = StoredVector()
-        matching = Message.objects.alias(vector=vector).filter(vector=self.query)
         with transaction.atomic(), connection.cursor() as cursor:
-            _plan(cursor, through_gin=True)
-            common = matching.values("id")[:PROBE].count() >= PROBE
-            _plan(cursor, through_gin=not common)
+            cursor.execute("SET LOCAL jit = off")  # compiling costs more than these queries
+            if self.phrase:
+                cursor.execute("SET LOCAL enable_indexscan = off")
+                cursor.execute("SET LOCAL enable_seqscan = off")
             ids = list(
-                matching.filter(conversation__user=user)
+                Message.objects.filter(conversation__user=user)
+                .alias(vector=vector)
+                .filter(vector=self.query)
                 .order_by("-id")
                 .values_list("id", flat=True)[:CANDIDATES]
             )
