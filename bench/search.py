@@ -11,11 +11,12 @@ dropped at the end. SQLite: a fresh file in a temporary directory. The schema co
 site's migrations; rows are written with COPY (PostgreSQL, the GIN indexes dropped and
 rebuilt around it, as a restore does) or executemany (SQLite, through the triggers).
 
-The text: sentences of 6-22 words drawn from the words of the repository's markdown corpus
-(tests/markdown_corpus/), ranked by their frequency there (so "the" and "file" are common and most
-words rare); a user message is 1-3 sentences, a reply 3-12. Two hundred made-up words are
-each put into 3-30 messages, for rare-word queries. A second user (bob) has 200
-conversations of the same text, so the owner filter has something to filter out.
+The text: sentences of 6-22 words drawn from the words of the repository's markdown
+corpus (tests/markdown_corpus/), by the rank of their frequency there (so "the" and "file"
+are common and most words rare); a user message is 1-3 sentences, a reply 3-12. Two
+hundred made-up words are each put into 3-30 messages, for rare-word queries. A second
+user (bob) has 200 conversations of the same text, so the owner filter has something to
+filter out.
 """
 
 from __future__ import annotations
