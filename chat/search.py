@@ -179,7 +179,9 @@ def search(user, query: str, limit: int = 20) -> list[Result]:
         results.append(
             Result(
                 conversation=conversation,
-                title=segments(title) if title else segments(conversation.display_title()),
+                title=segments(title)
+                if title
+                else [{"text": conversation.display_title(), "mark": False}],
                 message=message,
                 snippet=segments(snippets.get(message.pk, "")) if message else [],
             )
