@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import broadcast, charts, paging, quotas, reports, running
+from chat import broadcast, charts, paging, quotas, reports, running, search
 from chat.audit import review_note
 from chat.forms import LogInForm, SignUpForm, unsavable
 from chat.frames import newest_within
@@ -64,6 +64,7 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
                 "systemPrompt": conversation.system_prompt if conversation else "",
                 "defaultSystemPrompt": settings.CHAT_SYSTEM_PROMPT,
                 "loginUrl": resolve_url(settings.LOGIN_URL),
+                "searchUrl": reverse("chat:search"),
                 # The newest messages, rendered by the page at once; the socket's `history`
                 # then brings the whole conversation and keeps it current.
                 "messages": newest_within(messages, PAGE_MESSAGES_CHARS),
@@ -137,6 +138,25 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
             status=400,
         )
     return JsonResponse({"conversations": [c.as_dict() for c in listed], "next": next_page})
+
+
+@require_GET
+@never_cache
+def search_conversations(request: HttpRequest) -> JsonResponse:
+    """`?q=<words>&limit=<n>`: the user's own conversations matching, best first
+    (chat/search.py), as JSON for the search dialog (static/chat/search.js)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "You are logged out. Reload the page to log in."}, status=401)
+    limit = request.GET.get("limit", "20")
+    if not limit.isdecimal() or not 1 <= int(limit) <= search.MAX_LIMIT:
+        return JsonResponse(
+            {"error": f"The limit must be a number from 1 to {search.MAX_LIMIT}."}, status=400
+        )
+    try:
+        results = search.search(request.user, request.GET.get("q", ""), int(limit))
+    except search.BadQuery as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"results": [r.as_dict() for r in results]})
 
 
 @login_required

@@ -1,7 +1,7 @@
 """Reading a conversation in the admin is a permission, every read leaves an audit entry,
 and the conversation's user is told how often staff read it.
 
-- Reviewers (the group "Conversation reviewers", made by migration 0004) read; other staff
+- Reviewers (the group "Conversation reviewers", made by migration 0005) read; other staff
   are refused with one answer for ids that exist and ids that do not.
 - Every admin page showing a conversation's text writes an entry per conversation or message
   it shows: the conversation page, the message page, and the rows of both lists.

@@ -9,6 +9,7 @@ import { Composer } from "./composer.js";
 import { announce, showError } from "./notices.js";
 import { Settings } from "./settings.js";
 import { installShortcuts } from "./shortcuts.js";
+import { Search } from "./search.js";
 import { Sidebar } from "./sidebar.js";
 import { Socket } from "./socket.js";
 import { Thread } from "./thread.js";
@@ -283,6 +284,7 @@ installShortcuts({
   newChatUrl: document.querySelector(".new-chat").href,
 });
 setUpDemoBanner(() => composer.focus());
+new Search({ button: byId("search-btn"), url: page.searchUrl, messages: byId("messages") });
 
 thread.load(page.messages || []);
 updateComposer();
