@@ -24,7 +24,10 @@ def hostile_reply() -> Reply:
         chunk({"role": "assistant", "content": "a\x00b"}),
         chunk({"content": "\ud800c"}),
         chunk({}, finish_reason="stop\x00"),
-        chunk(None, usage={"total_tokens": 3, "note\x00": "x\ud800"}),
+        chunk(
+            None,
+            usage={"prompt_tokens": 1, "completion_tokens": 2, "note\x00": "x\ud800"},
+        ),
         DONE,
     ]
     return Reply(body=[event.replace(b"test-model-2024", b"model\\u0000x") for event in events])
@@ -72,6 +75,8 @@ async def test_a_reply_holding_such_text_is_kept_with_a_replacement(alice, upstr
     assert view.status == reply.status == "complete"
     assert view.text == reply.content == "a\ufffdb\ufffdc"
     assert reply.model == "model\ufffdx" and reply.usage == {
+        "prompt_tokens": 1,
+        "completion_tokens": 2,
         "total_tokens": 3,
         "note\ufffd": "x\ufffd",
     }
