@@ -123,6 +123,7 @@ class Generation:
         self.calls: list[ToolCall] = []
         self.tools_ran = False  # this round's calls were run and their results saved
         self.tail = message_id  # the round's last saved message (its last tool result)
+        self.model = ""  # the exact model that answered, once saved, if the provider said
         self.status, self.error = Status.STREAMING, ""
         self.finished = False  # the round is over: its last frame is the save's
         self.seq = 0
@@ -201,6 +202,8 @@ class Generation:
             frame["tools"] = tools
         if last:
             frame |= {"status": self.status, "error": self.error, "length": self.length}
+            if self.model:
+                frame["model"] = self.model
         elif len(frame) == 2:
             return []
         frames = split_frame(frame)
@@ -515,7 +518,7 @@ def _final_fields(generation: Generation) -> dict:
         "usage": storable_json(result.get("usage")),
     }
     if result.get("model"):  # the exact model version that answered, when the provider says
-        fields["model"] = storable(result["model"])[:200]
+        fields["model"] = generation.model = storable(result["model"])[:200]
     return fields
 
 

@@ -68,6 +68,7 @@ class Frame(TypedDict):
     status: NotRequired[str]  # the last frame's only
     error: NotRequired[str]
     length: NotRequired[int]
+    model: NotRequired[str]  # the last frame's: the exact model that answered, if known
 
 
 class MessageContinued(TypedDict, total=False):
