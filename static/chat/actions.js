@@ -66,12 +66,12 @@ export function neighbour(item, step) {
 
 /** Copy `text`, and say so on the button. */
 export function copyFrom(button, text) {
-  const label = (words, state) => {
+  const label = (words, copied) => {
     button.textContent = words;
-    if (state) button.dataset.state = state;
-    else delete button.dataset.state;
+    if (copied) button.dataset.copied = copied;
+    else delete button.dataset.copied;
   };
-  copyText(text).then(() => label("Copied", "done"), () => label("Copy failed", "failed"));
+  copyText(text).then(() => label("Copied", "yes"), () => label("Copy failed", "no"));
   window.clearTimeout(button.resetTimer);
   button.resetTimer = window.setTimeout(() => label("Copy"), COPIED_FOR_MS);
 }
