@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chat.models import Conversation, Message
+from tests.test_protocol_shapes import check
 from tests.test_tool_loop import call, tool_call_reply
 from tests.upstream_server import error_reply, text_reply
 from tests.ws import ReplyView, Socket, frames_of
@@ -412,4 +413,24 @@ async def test_messages_written_without_parents_are_read_and_continued_as_one_br
         "New",
         "New answer",
     ]
+    await socket.close()
+
+
+async def test_every_frame_of_versions_fits_its_shape(alice, upstream):
+    socket, conversation = await conversation_of(alice, [("Hi", "Hello")], upstream)
+    (question,) = await ids("user")
+    (answer,) = await ids("assistant")
+    upstream.queue(text_reply(["Hey"]), text_reply(["Bonjour"]))
+    await socket.send({"type": "regenerate", "conversation": conversation, "message": answer})
+    frames = await reply_ends(socket)
+    await socket.send(
+        {"type": "edit", "conversation": conversation, "message": question, "content": "Salut"}
+    )
+    frames += await reply_ends(socket)
+    await socket.send({"type": "switch", "conversation": conversation, "message": question})
+    frames.append(await socket.recv())
+    check(frames)
+    assert {f["type"] for f in frames} == {"history", "message", "frame"}
+    # A reply's last frame names the model that answered, as its saved row does.
+    assert frames_of(frames)[-1]["model"] == "test-model-2024"
     await socket.close()

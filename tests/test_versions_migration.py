@@ -24,7 +24,15 @@ def versions_migration(executor: MigrationExecutor) -> tuple[str, str]:
     return ("chat", name)
 
 
-def test_existing_conversations_migrate_as_one_branch(alice):
+@pytest.fixture
+def back_to_the_latest():
+    """Whatever happens in the test, the database ends with every migration applied."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_existing_conversations_migrate_as_one_branch(alice, back_to_the_latest):
     executor = MigrationExecutor(connection)
     after = versions_migration(executor)
     executor.migrate([BEFORE])
@@ -34,18 +42,22 @@ def test_existing_conversations_migrate_as_one_branch(alice):
         old.get_model("chat", "Message"),
     )
     talk = OldConversation.objects.create(user_id=alice.pk, title="Old talk")
+    other = OldConversation.objects.create(user_id=alice.pk, title="Written meanwhile")
     empty = OldConversation.objects.create(user_id=alice.pk, title="Nothing yet")
-    rows = [
-        OldMessage.objects.create(conversation=talk, role=role, content=text, tool_call_id=call)
-        for role, text, call in [
-            ("user", "Q1", ""),
-            ("assistant", "", ""),
-            ("tool", "42", "c1"),
-            ("assistant", "A1", ""),
-            ("user", "Q2", ""),
-            ("assistant", "A2", ""),
-        ]
-    ]
+    rows, others = [], []
+    for role, text, call in [
+        ("user", "Q1", ""),
+        ("assistant", "", ""),
+        ("tool", "42", "c1"),
+        ("assistant", "A1", ""),
+        ("user", "Q2", ""),
+        ("assistant", "A2", ""),
+    ]:
+        rows.append(
+            OldMessage.objects.create(conversation=talk, role=role, content=text, tool_call_id=call)
+        )
+        # Another conversation's messages, between these: never anyone's parent here.
+        others.append(OldMessage.objects.create(conversation=other, role="user", content=text))
 
     executor = MigrationExecutor(connection)  # the graph as it is now
     executor.migrate([after])
@@ -57,9 +69,9 @@ def test_existing_conversations_migrate_as_one_branch(alice):
     parents = dict(NewMessage.objects.values_list("pk", "parent_id"))
     assert [parents[m.pk] for m in rows] == [None] + [m.pk for m in rows[:-1]]
     assert NewConversation.objects.get(pk=talk.pk).current_id == rows[-1].pk
+    assert [parents[m.pk] for m in others] == [None] + [m.pk for m in others[:-1]]
+    assert NewConversation.objects.get(pk=other.pk).current_id == others[-1].pk
     assert NewConversation.objects.get(pk=empty.pk).current_id is None
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())  # the rest, for the next tests
 
 
 def test_a_migrated_conversation_is_sent_and_shown_as_that_branch(alice):
