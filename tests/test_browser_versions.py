@@ -234,6 +234,16 @@ def test_the_action_row_copies_markdown_shows_model_and_time_and_is_reachable(
     page.wait_for_selector(f"{REPLY} >> text=Again")
     wait_done(page, 1)
 
+    # The versions by keyboard too: the focus stays on the arrows of the version shown.
+    page.locator(REPLY).last.locator(".msg-prev").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{REPLY} >> text=Bold")  # the first version again
+    page.wait_for_function("() => announcer.textContent === 'Showing version 1 of 2.'")
+    assert page.evaluate("document.activeElement.matches('.msg-next')")  # the first has no previous
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{REPLY} >> text=Again")
+    assert versions(page, REPLY) == "2 / 2"
+
     # ↑ in the empty message box edits the last message sent.
     page.focus("#composer-input")
     page.keyboard.press("ArrowUp")

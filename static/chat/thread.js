@@ -6,6 +6,7 @@
 
 import { copyFrom, editRefused, neighbour, showActions, showModel, startEditing } from "./actions.js";
 import { cloneTemplate } from "./dom.js";
+import { announce } from "./notices.js";
 import { ReplyRenderer, renderInto } from "./render/markdown.js";
 import { ToolCalls } from "./tools.js";
 import { NOTICES, STATUS } from "./vocabulary.js";
@@ -246,6 +247,7 @@ export class Thread {
     const nav = item.node.querySelector(".msg-versions");
     const button = nav.querySelector(`${wanted.which}:not(:disabled)`) || nav.querySelector("button:not(:disabled)");
     button?.focus({ preventScroll: true });
+    announce(`Showing version ${item.version} of ${item.versions.length}.`);
   }
 
   /** Open a user message's text for editing, in place. */
