@@ -62,8 +62,12 @@ class Conversation(models.Model):
         leaf = leaf if leaf is not None else self.current_id
         if leaf is None:  # no tree (yet): the messages in the order they were written
             return list(self.messages.all())
-        ids = (tree or self.tree()).branch(leaf)
-        rows = Message.objects.in_bulk(ids)
+        tree = tree or self.tree()
+        ids = tree.branch(leaf)
+        if 2 * len(ids) >= len(tree):  # most of them: one plain read beats a list of ids
+            rows = {m.pk: m for m in self.messages.all()}
+        else:
+            rows = Message.objects.in_bulk(ids)
         return [rows[pk] for pk in ids if pk in rows]
 
     def history_for_model(self, leaf: int | None = None) -> list[dict]:

@@ -22,6 +22,9 @@ class Tree:
             self.role[pk] = role
             self.children.setdefault(parent, []).append(pk)
 
+    def __len__(self) -> int:
+        return len(self.parent)
+
     def __contains__(self, pk: int) -> bool:
         return pk in self.parent
 
