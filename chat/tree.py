@@ -33,7 +33,7 @@ class Tree:
         path: list[int] = []
         seen: set[int] = set()
         while leaf is not None and leaf in self.parent and leaf not in seen:
-            seen.add(leaf)  # a loop cannot be made through the site, but data can be edited
+            seen.add(leaf)  # no loop can be made through the site, but data can be edited
             path.append(leaf)
             leaf = self.parent[leaf]
         path.reverse()
@@ -46,19 +46,22 @@ class Tree:
     def newest_leaf(self, pk: int) -> int:
         """The newest message below `pk` (or `pk`): always a leaf, since a child is newer
         than its parent. Switching to a version shows its branch down to there."""
-        newest, stack = pk, [pk]
+        newest, stack, seen = pk, [pk], {pk}
         while stack:
             node = stack.pop()
             newest = max(newest, node)
-            stack.extend(self.children.get(node, ()))
+            below = [child for child in self.children.get(node, ()) if child not in seen]
+            seen.update(below)
+            stack.extend(below)
         return newest
 
     def reply_start(self, pk: int) -> int:
         """The first assistant message of the reply `pk` belongs to (a round of it, or one
         of its tool results): the message whose versions are the reply's."""
-        start = pk
+        start, seen = pk, {pk}
         node = self.parent.get(pk)
-        while node is not None and self.role.get(node) in {"assistant", "tool"}:
+        while node is not None and node not in seen and self.role.get(node) in {"assistant", "tool"}:
+            seen.add(node)
             if self.role[node] == "assistant":
                 start = node
             node = self.parent.get(node)
