@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+REPLY_ROLES = {"assistant", "tool"}  # the messages a reply is made of, round after round
+
+
 class Tree:
     def __init__(self, rows: Iterable[tuple[int, int | None, str]]) -> None:
         self.parent: dict[int, int | None] = {}
@@ -60,7 +63,7 @@ class Tree:
         of its tool results): the message whose versions are the reply's."""
         start, seen = pk, {pk}
         node = self.parent.get(pk)
-        while node is not None and node not in seen and self.role.get(node) in {"assistant", "tool"}:
+        while node is not None and node not in seen and self.role.get(node) in REPLY_ROLES:
             seen.add(node)
             if self.role[node] == "assistant":
                 start = node
