@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-
 REPLY_ROLES = {"assistant", "tool"}  # the messages a reply is made of, round after round
 
 
