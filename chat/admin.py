@@ -1,9 +1,11 @@
-"""Staff review conversations here. Everything is read-only. Transcripts are handed to the
+"""Staff review conversations here. Nothing can be added or changed (deleting needs the
+delete permission, which only superusers have unless given). Transcripts are handed to the
 page as JSON (json_script: inert text) and rendered in the browser by the chat page's own
 renderer and stylesheet, so staff see exactly what the user saw, just as safely."""
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -34,6 +36,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def history_view(self, request, object_id, extra_context=None):
+        # Django looks the object up before it checks permission here, which would tell a
+        # staff account without chat permissions which ids exist (403 against a redirect).
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
 
     def render_change_form(self, request, context, *args, **kwargs):
         # Only the pages that show a transcript load the renderer.
