@@ -46,6 +46,7 @@ class ImportedMessage:
     model: str = ""
     finish_reason: str = ""
     usage: dict | None = None
+    duration_ms: int | None = None  # a tool's run
     created: datetime | None = None
 
 
@@ -149,6 +150,7 @@ def _read_message(entry: object) -> ImportedMessage:
         model=_text(entry, "model")[:MAX_ID_LENGTH],
         finish_reason=_text(entry, "finish_reason")[:32],
         usage=storable_json(entry["usage"]) if isinstance(entry.get("usage"), dict) else None,
+        duration_ms=_duration(entry.get("duration_ms")),
         created=_time(entry.get("created"), "created"),
     )
 
@@ -338,6 +340,14 @@ def _key(value: object, name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
         raise ImportRefused(f"`{name}` must be a message id (text or a whole number).")
     return str(value)[:MAX_ID_LENGTH]
+
+
+def _duration(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ImportRefused("`duration_ms` must be a whole number of milliseconds.")
+    return value
 
 
 def _title(title: str) -> str:

@@ -246,6 +246,8 @@ CHAT_USER_MAX_SOCKETS = env_int("CHAT_USER_MAX_SOCKETS", 20)
 CHAT_SOCKET_FRAMES_PER_SECOND = env_float("CHAT_SOCKET_FRAMES_PER_SECOND", 5.0)
 CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 30)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
+# The largest conversations file a user may import (chat/importing.py), in bytes.
+CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 2**20)
 
 # Login attempts (django-axes, chatsite/logins.py), kept in the database so that every process
 # counts them: CHAT_LOGIN_FAILURES failures on one account from one address, or
