@@ -221,6 +221,7 @@ const handlers = {
     const messages = historyParts;
     historyParts = null;
     session.resyncing = false;
+    if (session.awaiting) sidebar.moveToTop(session.conversation); // a new version was asked for
     thread.history(messages);
     composer.history(messages);
     setAwaiting(false);
