@@ -258,7 +258,7 @@ const handlers = {
     if (settings.refused(f)) return;
     showError(f.message || "The server refused that.");
     composer.refused();
-    thread.editRefused();
+    thread.refused();
     setAwaiting(false);
     session.stopping = false;
     thread.enableRetry();
