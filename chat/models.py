@@ -223,13 +223,6 @@ class Message(models.Model):
             data["version"] = versions.index(self.pk) + 1
         return data
 
-    def sibling_ids(self) -> list[int]:
-        """This message and its other versions, oldest first."""
-        siblings = Message.objects.filter(
-            conversation_id=self.conversation_id, parent=self.parent_id
-        )
-        return list(siblings.order_by("id").values_list("id", flat=True))
-
     def as_upstream(self) -> dict:
         """This message in the OpenAI chat format."""
         message: dict = {"role": self.role, "content": self.content}

@@ -275,3 +275,30 @@ def test_the_action_row_is_there_on_a_phone(browser, site, live_upstream):
     page.wait_for_selector(f"{REPLY} >> text=Tapped")
     assert versions(page, REPLY) == "2 / 2"
     context.close()
+
+
+def test_an_edit_sent_while_a_reply_is_written_keeps_its_text_and_waits(page, site, live_upstream):
+    live_upstream.queue(
+        text_reply(["Hi."]),
+        text_reply([f"w{i} " for i in range(60)], pause=0.05),
+        text_reply(["Edited."]),
+    )
+    log_in(page, site)
+    send(page, "First")
+    wait_done(page, 1)
+    send(page, "Second")
+    page.wait_for_selector(f"{REPLY}[data-status=streaming]")
+    page.locator(USER).first.locator(".msg-edit").click()
+    editor = page.locator(".msg-editor-input")
+    editor.fill("First, edited")
+    editor.press("Enter")
+    assert "Wait for the reply to finish" in page.locator("#composer-hint").inner_text()
+    assert editor.input_value() == "First, edited"  # nothing lost
+    assert page.locator(".msg-editor-save").is_enabled()
+    wait_done(page, 2)
+    page.locator(".msg-editor-save").click()
+    page.wait_for_selector(f"{REPLY} >> text=Edited.")
+    assert shown(page) == ["First, edited", "Edited."]
+    assert page.locator(".msg-editor").count() == 0
+    assert last_request(live_upstream, 3) == [SYSTEM, user("First, edited")]
+    assert page.errors == []

@@ -434,3 +434,18 @@ async def test_every_frame_of_versions_fits_its_shape(alice, upstream):
     # A reply's last frame names the model that answered, as its saved row does.
     assert frames_of(frames)[-1]["model"] == "test-model-2024"
     await socket.close()
+
+
+async def test_regenerating_an_earlier_reply_starts_a_branch_from_there(alice, upstream):
+    exchanges = [("One", "1"), ("Two", "2"), ("Three", "3")]
+    socket, conversation = await conversation_of(alice, exchanges, upstream)
+    first_answer = (await ids("assistant"))[0]
+    upstream.queue(text_reply(["uno"]))
+    await socket.send({"type": "regenerate", "conversation": conversation, "message": first_answer})
+    assert texts(shown(await reply_ends(socket))) == ["One", ""]
+    assert upstream.requests[-1]["body"]["messages"] == [user("One")]
+    assert texts(await history_of(socket, conversation)) == ["One", "uno"]
+    # The old answer's branch, all of it, is one switch away.
+    await socket.send({"type": "switch", "conversation": conversation, "message": first_answer})
+    assert texts(shown([await socket.recv()])) == ["One", "1", "Two", "2", "Three", "3"]
+    await socket.close()

@@ -221,6 +221,7 @@ const handlers = {
     const messages = historyParts;
     historyParts = null;
     session.resyncing = false;
+    if (session.awaiting) sidebar.moveToTop(session.conversation); // a new version was asked for
     thread.history(messages);
     composer.history(messages);
     setAwaiting(false);
@@ -257,7 +258,7 @@ const handlers = {
     if (settings.refused(f)) return;
     showError(f.message || "The server refused that.");
     composer.refused();
-    thread.editRefused();
+    thread.refused();
     setAwaiting(false);
     session.stopping = false;
     thread.enableRetry();

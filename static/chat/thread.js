@@ -264,9 +264,11 @@ export class Thread {
     return true;
   }
 
-  /** The server refused an edit: its editor can send again. */
-  editRefused() {
+  /** The server refused a frame: an edit's editor can send again, and a refused switch
+   * leaves the focus where it is. */
+  refused() {
     editRefused(this.ui.messages);
+    this.refocus = null;
   }
 
   /** A `message`: insert it, or update the one with its id. */
