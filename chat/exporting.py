@@ -32,7 +32,7 @@ def conversation_data(conversation: Conversation, messages: list[Message]) -> di
         "system_prompt": conversation.system_prompt,
         "created": conversation.created.isoformat(),
         "updated": conversation.updated.isoformat(),
-        "pinned": bool(getattr(conversation, "pinned", False)),
+        "pinned": conversation.pinned.isoformat() if conversation.pinned else None,
         "current": conversation.current_id,
         "messages": [message_data(message) for message in messages],
     }
@@ -138,6 +138,7 @@ def save_imported(user, conversations: list[ImportedConversation]) -> list[Conve
             system_prompt=imported.system_prompt,
             created=imported.created or now,
             updated=imported.updated or imported.created or now,
+            pinned=imported.pinned,
         )
         for imported in conversations
     )

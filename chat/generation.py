@@ -34,6 +34,7 @@ from chat.protocol import Frame, MessageData, ToolCallChange, ToolCallData
 from chat.providers.assembler import StreamAssembler
 from chat.providers.http import Upstream, UpstreamError
 from chat.tools import ToolContext, enabled_tools, run_tool_call
+from chat.usage import estimate, known
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Generation:
         self.tail = message_id  # the round's last saved message (its last tool result)
         self.model = ""  # the exact model that answered, once saved, if the provider said
         self.status, self.error = Status.STREAMING, ""
+        self.sent: list[dict] = []  # the history this round was asked with
         self.finished = False  # the round is over: its last frame is the save's
         self.seq = 0
         self._pieces: list[str] = []  # the round's text so far
@@ -363,6 +365,7 @@ async def _round(
         generation.status = Status.STOPPED
         return False
     helpers = [asyncio.create_task(_publish_frames(generation))]
+    generation.sent = history
     tools = enabled_tools()
     go_on = False
     try:
@@ -515,11 +518,23 @@ def _final_fields(generation: Generation) -> dict:
         "tool_calls": [view.as_upstream() for view in generation.calls]
         if generation.tools_ran
         else None,
-        "usage": storable_json(result.get("usage")),
+        "usage": _usage(generation, result),
     }
     if result.get("model"):  # the exact model version that answered, when the provider says
         fields["model"] = generation.model = storable(result["model"])[:200]
     return fields
+
+
+def _usage(generation: Generation, result: dict) -> dict | None:
+    """The round's usage as the provider said it; estimated from the text when it said
+    nothing but answered (a round the provider refused used nothing)."""
+    said = known(result.get("usage"))
+    if said is not None:
+        return storable_json(said)
+    if not (generation.text or generation.calls):
+        return None
+    calls = [view.as_upstream() for view in generation.calls]
+    return estimate(generation.sent, generation.text, calls)
 
 
 # Background work that no reply waits for; held so it is not garbage-collected midway.

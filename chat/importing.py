@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from chat.models import TITLE_LENGTH, Message, storable, storable_json
+from chat.models import TITLE_LENGTH, Message, cut_title, storable, storable_json
 
 FORMAT = "chatsite.conversations"
 FORMAT_VERSION = 1
@@ -57,7 +57,7 @@ class ImportedConversation:
     system_prompt: str = ""
     created: datetime | None = None
     updated: datetime | None = None
-    pinned: bool = False
+    pinned: datetime | None = None  # when it was pinned
     # Every message, each after its parent; `current` is the key of the shown branch's leaf.
     messages: list[ImportedMessage] = field(default_factory=list)
     current: str | None = None
@@ -112,7 +112,7 @@ def _read_ours(data: object) -> ImportedConversation:
         system_prompt=_text(data, "system_prompt"),
         created=_time(data.get("created"), "created"),
         updated=_time(data.get("updated"), "updated"),
-        pinned=data.get("pinned") is True,
+        pinned=_pinned(data.get("pinned")),
     )
     messages = data.get("messages")
     if not isinstance(messages, list):
@@ -203,7 +203,7 @@ def _read_chatgpt(data: dict) -> ImportedConversation:
         model=(_text(data, "default_model_slug"))[:MAX_ID_LENGTH],
         created=_time(data.get("create_time"), "create_time"),
         updated=_time(data.get("update_time"), "update_time"),
-        pinned=bool(data.get("is_pinned") is True or data.get("pinned_time")),
+        pinned=_pinned(data.get("pinned_time") or data.get("is_pinned")),
     )
     parents: dict[str, str | None] = {}
     kept: dict[str, ImportedMessage] = {}
@@ -342,6 +342,15 @@ def _key(value: object, name: str) -> str:
     return str(value)[:MAX_ID_LENGTH]
 
 
+def _pinned(value: object) -> datetime | None:
+    """When a conversation was pinned: a time, or `true` (pinned, time unknown: now)."""
+    if value is True:
+        return datetime.now(tz=UTC)
+    if value in (None, False):
+        return None
+    return _time(value, "pinned")
+
+
 def _duration(value: object) -> int | None:
     if value is None:
         return None
@@ -351,8 +360,7 @@ def _duration(value: object) -> int | None:
 
 
 def _title(title: str) -> str:
-    line = " ".join(title.split())
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
+    return cut_title(title, TITLE_LENGTH)
 
 
 def _time(value: object, name: str) -> datetime | None:

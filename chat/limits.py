@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from chat import broadcast
+from chat import broadcast, quotas
 from chat.models import Message
 
 
@@ -34,6 +34,10 @@ def check_replies(user_id: int, *, new_message: bool) -> None:
     writing = Message.objects.filter(
         conversation__user_id=user_id, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
     ).count()
+    over = quotas.over_quota(user_id)
+    if over is not None:
+        sentence, wait = over
+        raise Limited("over_quota", sentence, retry_after=wait)
     if writing >= settings.CHAT_USER_MAX_REPLIES:
         raise Limited(
             "too_many_replies",

@@ -13,19 +13,42 @@ from django.utils import timezone
 from chat.protocol import ConversationData, MessageData, ToolCallData
 from chat.tree import Tree
 
+# A title made from text (the first message, the model's answer) is cut near this length;
+# any title, a user's own included, is cut to TITLE_MAX_LENGTH, the column's size.
 TITLE_LENGTH = 80
+TITLE_MAX_LENGTH = 200
 
 
 class ConversationQuerySet(models.QuerySet):
     def owned_by(self, user) -> ConversationQuerySet:
-        return self.filter(user=user)
+        """The user's conversations, without those being deleted: a deleted one is gone
+        from every list, page and socket at once, though Undo may still bring it back."""
+        return self.filter(user=user, deleted__isnull=True)
+
+    def deleted_by(self, user) -> ConversationQuerySet:
+        """The user's conversations deleted but still within their Undo window."""
+        return self.filter(user=user, deleted__isnull=False, deleted__gte=undo_cutoff())
+
+    def purge_deleted(self) -> int:
+        """Delete for good, messages and all, every conversation whose Undo window is over."""
+        deleted, _ = Conversation.objects.filter(deleted__lt=undo_cutoff()).delete()
+        return deleted
+
+
+def undo_cutoff():
+    """Conversations deleted before this can no longer be brought back. The page offers
+    Undo for CHAT_UNDO_SECONDS; the server waits a few seconds more for a late click."""
+    return timezone.now() - timedelta(seconds=settings.CHAT_UNDO_SECONDS + UNDO_GRACE)
+
+
+UNDO_GRACE = 5  # seconds: an Undo clicked at the last moment still arrives in time
 
 
 class Conversation(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
-    title = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH, blank=True)
     model = models.CharField(max_length=200, blank=True)
     # Sent as the first message; blank means the site-wide CHAT_SYSTEM_PROMPT.
     system_prompt = models.TextField(blank=True)
@@ -36,11 +59,17 @@ class Conversation(models.Model):
     current = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the user pinned it (pinned ones are listed first, the latest pinned on top).
+    pinned = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the user deleted it: hidden at once, deleted for good once Undo is too late.
+    deleted = models.DateTimeField(null=True, blank=True, db_index=True)
 
     objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated", "-id"]
+        # Reading conversations in the admin (chat/admin.py, chat/audit.py).
+        permissions = [("review_conversation", "Can read conversations in the admin")]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
@@ -52,7 +81,13 @@ class Conversation(models.Model):
         return self.title or "New chat"
 
     def as_dict(self) -> ConversationData:
-        return {"id": self.pk, "title": self.display_title(), "url": self.get_absolute_url()}
+        return {
+            "id": self.pk,
+            "title": self.display_title(),
+            "url": self.get_absolute_url(),
+            "updated": self.updated.isoformat(),
+            "pinned": self.pinned is not None,
+        }
 
     def tree(self) -> Tree:
         return Tree(self.messages.values_list("id", "parent_id", "role").order_by())
@@ -136,11 +171,21 @@ def storable_json(value):
 
 
 def title_from_message(text: str) -> str:
-    """A title from the first message: its first line, cut at a word near TITLE_LENGTH."""
-    line = " ".join(text.split())
-    if len(line) <= TITLE_LENGTH:
+    """A title from the first message: its text on one line, cut at a word near
+    TITLE_LENGTH."""
+    return cut_title(text, TITLE_LENGTH)
+
+
+def cut_title(text: str, length: int = TITLE_MAX_LENGTH) -> str:
+    """`text` on one line, storable, and at most `length` characters (with "…" where it
+    was cut, at a word when there is one): every title, whoever wrote it, goes through it."""
+    line = " ".join(storable(text).split())
+    if len(line) <= length:
         return line
-    cut = line[:TITLE_LENGTH].rsplit(" ", 1)[0] or line[:TITLE_LENGTH]
+    room = length - 1  # for the "…"
+    if line[room] == " ":  # a word ends right there
+        return line[:room] + "…"
+    cut = line[:room].rsplit(" ", 1)[0] or line[:room]
     return cut + "…"
 
 
@@ -310,3 +355,54 @@ def mark_stale_replies_interrupted(
         status=Message.Status.INTERRUPTED,
         error="The server stopped while this reply was being written. What arrived is kept.",
     )
+
+
+class UsageDay(models.Model):
+    """The tokens one user's replies used on one day (UTC) with one model: what quotas and
+    the usage pages count (chat/quotas.py). Each saved round adds to its row in one UPDATE,
+    so concurrent replies in any process lose nothing."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_days"
+    )
+    day = models.DateField()
+    model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    rounds = models.PositiveIntegerField(default=0)  # assistant messages (a tool round is one)
+    estimated_rounds = models.PositiveIntegerField(default=0)  # whose usage was estimated
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day", "model"], name="one_usage_row")
+        ]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day} {self.model}"
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Quota(models.Model):
+    """One user's token quotas, in place of the site's (CHAT_QUOTA_DAILY_TOKENS,
+    CHAT_QUOTA_MONTHLY_TOKENS). Empty: the site's; 0: no limit for this user."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+    daily_tokens = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: the site's default. 0: no daily limit."
+    )
+    monthly_tokens = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: the site's default. 0: no monthly limit."
+    )
+
+    def __str__(self) -> str:
+        return f"Quota of {self.user}"
+
+
+# The audit log of staff reads lives in its own module; imported here so Django finds it.
+from chat.audit import AuditEntry  # noqa: E402, F401

@@ -14,6 +14,8 @@ class ConversationData(TypedDict):
     id: int
     title: str
     url: str
+    updated: str  # ISO 8601: the sidebar groups by it in the reader's time zone
+    pinned: bool
 
 
 class ToolCallData(TypedDict):
@@ -96,6 +98,11 @@ class MessageEvent(TypedDict):
 class ConversationEvent(TypedDict):
     type: Literal["conversation"]
     conversation: ConversationData
+
+
+class DeletedEvent(TypedDict):
+    type: Literal["deleted"]
+    conversation: int
 
 
 class SettingsEvent(TypedDict):

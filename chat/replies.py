@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from chat import broadcast, limits
+from chat import broadcast, limits, quotas
 from chat.models import (
     TOOL_STATUS_OF_STATE,
     Conversation,
@@ -258,6 +258,13 @@ def save_tool_results(conversation_id: int, parent: int, calls: list) -> int:
 
 @database_sync_to_async
 def save_final(conversation_id: int, message_id: int, fields: dict) -> None:
+    """Save a round whole, and count its tokens towards the user's quotas, in one
+    transaction: a round is counted once, or (when the save fails) not at all."""
     close_old_connections()  # a long stream may have outlived the connection
-    Message.objects.filter(pk=message_id).update(**fields, updated=timezone.now())
-    Conversation.objects.filter(pk=conversation_id).update(updated=timezone.now())
+    with transaction.atomic():
+        Message.objects.filter(pk=message_id).update(**fields, updated=timezone.now())
+        Conversation.objects.filter(pk=conversation_id).update(updated=timezone.now())
+        user_id, model = Conversation.objects.values_list("user_id", "model").get(
+            pk=conversation_id
+        )
+        quotas.record(user_id, fields.get("model") or model, fields.get("usage"))

@@ -123,6 +123,7 @@ def sweep_on_first_request(**kwargs) -> None:
     count = mark_dead_replies()
     if count:
         log.info("marked %d unfinished replies as interrupted", count)
+    Conversation.objects.purge_deleted()  # those whose Undo ran out while the site was down
 
 
 # The task that checkpoints this process's replies, per event loop (tests run several).

@@ -109,6 +109,7 @@ def lockout_response(
         {
             "form": AuthenticationForm(request, initial={"username": username}),
             "lockout": f"Too many failed attempts to log in. Try again in {wait}.",
+            "lockout_seconds": seconds,  # counted down by static/chat/retry-after.js
             "next": request.POST.get("next", ""),
             "allow_signup": settings.CHAT_ALLOW_SIGNUP,
         },

@@ -7,6 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from chat.providers import split_model
+from chat.usage import parse_prices
 from chatsite.env import (
     env_bool,
     env_float,
@@ -204,6 +205,12 @@ if "anthropic" in CHAT_MODEL_PROVIDERS.values() and not ANTHROPIC_API_KEY:
 # Sent first in every conversation that has no system prompt of its own.
 CHAT_SYSTEM_PROMPT = env_str("CHAT_SYSTEM_PROMPT")
 CHAT_MAX_TOKENS = env_int("CHAT_MAX_TOKENS", 4096)  # Anthropic requires a limit
+# What tokens cost, per million, by model: `gpt-4o=2.5/10,claude-sonnet-4-5=3/15` (chat/usage.py).
+CHAT_PRICES = parse_prices(env_str("CHAT_PRICES", ""))
+# Tokens one user's replies may use a day and a month (UTC); 0: no limit. Per-user quotas
+# in the admin take their place (chat/quotas.py).
+CHAT_QUOTA_DAILY_TOKENS = env_int("CHAT_QUOTA_DAILY_TOKENS", 0)
+CHAT_QUOTA_MONTHLY_TOKENS = env_int("CHAT_QUOTA_MONTHLY_TOKENS", 0)
 # After the first reply, ask the model for a better title (the demo model has none to give).
 CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", not CHAT_DEMO_MODE)
 
@@ -248,6 +255,22 @@ CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 30)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
 # The largest conversations file a user may import (chat/importing.py), in bytes.
 CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 2**20)
+# Seconds the page offers Undo after a conversation is deleted; it is deleted for good a
+# few seconds after (chat.models.undo_cutoff).
+CHAT_UNDO_SECONDS = env_float("CHAT_UNDO_SECONDS", 8.0)
+
+# Staff reads (chat/audit.py): the user's page says how often staff read the conversation;
+# it names them only when this is on.
+CHAT_SHOW_REVIEWER_NAMES = env_bool("CHAT_SHOW_REVIEWER_NAMES", False)
+# Retention (chat/retention.py, `manage.py delete_old_conversations`): conversations idle for
+# more than CHAT_RETENTION_DAYS are deleted; 0 or empty keeps them for ever. Their audit
+# entries are kept (the conversation's id and title as text) or deleted with them.
+CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0, zero_allowed=True)
+CHAT_RETENTION_AUDIT = env_str("CHAT_RETENTION_AUDIT", "keep").strip().lower() or "keep"
+if CHAT_RETENTION_AUDIT not in {"keep", "delete"}:
+    raise ImproperlyConfigured(
+        f"CHAT_RETENTION_AUDIT must be keep or delete, not {CHAT_RETENTION_AUDIT!r}"
+    )
 
 # Login attempts (django-axes, chatsite/logins.py), kept in the database so that every process
 # counts them: CHAT_LOGIN_FAILURES failures on one account from one address, or

@@ -1,3 +1,4 @@
+import gc
 import os
 import shutil
 
@@ -7,6 +8,14 @@ from django.test import Client
 from tests.upstream_server import FakeUpstream
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_collection_finish(session) -> None:
+    """Freeze what collecting made, as chatsite/asgi.py freezes what a server's startup
+    makes: otherwise every full garbage collection would walk the test runner's own objects,
+    and the event-loop tests would measure pytest rather than the site."""
+    gc.collect()
+    gc.freeze()
 
 
 def require_service(available: bool, reason: str) -> None:

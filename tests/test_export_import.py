@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from chat.models import Conversation, Message
 
@@ -54,6 +55,7 @@ def branched(alice) -> Conversation:
     edited = add(conversation, None, "user", "What is 3+3?")
     add(conversation, edited, "assistant", "", status="error", error="The provider failed.")
     conversation.current = answer
+    conversation.pinned = timezone.now()
     conversation.save()
     return conversation
 

@@ -62,3 +62,22 @@ def test_a_bad_file_is_refused_on_the_page(site, page, tmp_path):
     alert = page.locator("[role=alert]")
     alert.wait_for()
     assert "Nothing was imported." in alert.inner_text()
+
+
+def test_one_conversation_downloads_from_its_menu(site, page, tmp_path):
+    log_in(page, site)
+    page.goto(site.url + "/data/")
+    page.set_input_files("#import-file", str(CHATGPT))
+    page.click("button:has-text('Import')")
+    page.wait_for_selector("text=Imported 2 conversations.")
+    page.goto(site.url + "/")
+    entry = page.locator("#conv-list .conv-item", has_text="Sorting a list in Python").first
+    entry.locator(".conv-link").focus()
+    page.keyboard.press("Tab")  # to its ⋯ button
+    page.keyboard.press("Enter")
+    with page.expect_download() as download:
+        page.locator("[role=menuitem]", has_text="Export as Markdown").click()
+    saved = tmp_path / "one.md"
+    download.value.save_as(saved)
+    text = saved.read_text()
+    assert text.startswith("# Sorting a list in Python\n") and "A small red square." in text

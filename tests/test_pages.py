@@ -2,8 +2,10 @@
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from chat.models import Conversation, Message
 
@@ -102,6 +104,12 @@ def test_rename_and_delete(client, alice, alices_chat):
     assert alices_chat.title == "Summer trip"
     response = client.post(f"/c/{alices_chat.pk}/delete/")
     assert response.status_code == 302 and response["Location"] == "/"
+    # Gone from the user's pages at once; from the database once Undo is too late
+    # (tests/test_sidebar.py tests the window).
+    assert client.get(alices_chat.get_absolute_url()).status_code == 404
+    long_ago = timezone.now() - timedelta(days=1)
+    Conversation.objects.filter(pk=alices_chat.pk).update(deleted=long_ago)
+    client.get("/")
     assert not Conversation.objects.filter(pk=alices_chat.pk).exists()
     assert not Message.objects.exists()
 

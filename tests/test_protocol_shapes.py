@@ -19,6 +19,7 @@ SHAPES = {
     "message": protocol.MessageEvent,
     "conversation": protocol.ConversationEvent,
     "settings": protocol.SettingsEvent,
+    "deleted": protocol.DeletedEvent,
     "error": protocol.ErrorEvent,
 }
 

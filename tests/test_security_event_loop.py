@@ -12,7 +12,7 @@ from chat.models import Conversation, Message
 from tests.test_security_frames import HOSTILE
 from tests.test_tool_loop import tool_call_reply
 from tests.upstream_server import DONE, Reply, chunk, text_reply
-from tests.ws import Socket
+from tests.ws import ReplyView, Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,17 +152,22 @@ async def test_a_healthy_stream_keeps_its_pace_beside_a_hostile_one(alice, bob, 
     )
     healthy, hostile = await Socket.open_as(bob), await Socket.open_as(alice)
     await healthy.send({"type": "send", "conversation": None, "content": "hi"})
-    await healthy.recv_until(lambda f: f["type"] == "frame")
-    await hostile.send({"type": "send", "conversation": None, "content": "go"})
-    arrivals = []
-    while True:
-        frame = await healthy.recv(10)
-        arrivals.append(time.monotonic())
-        if frame["type"] == "frame" and "status" in frame:
-            break
+    view, arrivals = ReplyView(), []
+    view.apply((await healthy.recv_until(lambda f: f["type"] == "frame"))[-1])
+    with LoopProbe() as probe:
+        await hostile.send({"type": "send", "conversation": None, "content": "go"})
+        while view.status == "streaming":
+            frame = await healthy.recv(10)
+            arrivals.append(time.monotonic())
+            if frame["type"] == "frame":
+                view.apply(frame)
+    probe.check()
+    # The healthy reply ends whole, not with a false "provider stopped sending".
+    assert view.status == "complete" and view.text.endswith("w59 ")
+    # Its frames keep coming: every 20-50 ms on a quiet machine. The bound is loose so that
+    # a loaded one does not fail it, while a stall like the 3.6 s this test is for would.
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    # Frames go out every 20-50 ms; a stall of the loop would show as a longer gap.
-    assert max(gaps) < 0.05 + LIMIT, f"a gap of {max(gaps) * 1000:.0f} ms in the healthy stream"
+    assert max(gaps) < 0.5, f"a gap of {max(gaps) * 1000:.0f} ms in the healthy stream"
     await drain(hostile)
     for socket in (healthy, hostile):
         await socket.close()

@@ -14,7 +14,7 @@ from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = ("chat", "0003_text_only")
+BEFORE = ("chat", "0007_search")  # the migration before versions
 
 
 def versions_migration(executor: MigrationExecutor) -> tuple[str, str]:

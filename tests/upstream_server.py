@@ -24,6 +24,7 @@ class Reply:
     body: list[bytes | float] = field(default_factory=list)
     status: int = 200
     content_type: str = "text/event-stream"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def chunk(
@@ -68,11 +69,12 @@ def text_reply(
     return Reply(body=body)
 
 
-def error_reply(status: int, message: str) -> Reply:
+def error_reply(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
     return Reply(
         status=status,
         content_type="application/json",
         body=[json.dumps({"error": {"message": message, "type": "test_error"}}).encode()],
+        headers=headers or {},
     )
 
 
@@ -126,6 +128,8 @@ class FakeUpstream:
                 reply = upstream.replies.popleft() if upstream.replies else upstream.default
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 # No length: the body ends when the connection closes, as a stream does.
                 self.send_header("Connection", "close")
                 self.end_headers()

@@ -7,13 +7,16 @@ Every failure becomes an `UpstreamError` whose text is a plain sentence for the 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
 import json
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -206,9 +209,33 @@ STATUS_MESSAGES = {
     "Check CHAT_MODEL and {env}_BASE_URL.",
     408: "The model provider timed out (408).",
     413: "The conversation is too long for the model provider (413).",
-    429: "The model provider is rate-limiting requests (429 Too Many Requests). "
-    "Wait a moment and retry.",
+    429: "The model provider is rate-limiting requests (429 Too Many Requests).",
 }
+
+
+def retry_after_seconds(value: str | None) -> int | None:
+    """A Retry-After header's wait in whole seconds (it is seconds or an HTTP date), or
+    None when there is none or it makes no sense."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(int(value), 86_400)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0, min(math.ceil((when - datetime.now(UTC)).total_seconds()), 86_400))
+
+
+def in_words(seconds: int) -> str:
+    """ "20 seconds", "1 minute", "3 minutes": how long to wait, as a person says it."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 async def describe_status(response: httpx.Response, upstream: Upstream) -> str:
@@ -230,6 +257,13 @@ async def describe_status(response: httpx.Response, upstream: Upstream) -> str:
         pass
     if status in STATUS_MESSAGES:
         text = STATUS_MESSAGES[status].format(env=upstream.env_prefix)
+        if status == 429:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            text += (
+                f" It asks to wait {in_words(wait)}: retry after that."
+                if wait
+                else " It did not say for how long: retry in a minute."
+            )
     elif status >= 500:
         text = f"The model provider had a server error ({status}). Retry in a moment."
     else:

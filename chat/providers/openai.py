@@ -30,9 +30,12 @@ def upstream(server: tuple[str, int] | None = None) -> Upstream:
     return Upstream(base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY)
 
 
-# Servers that refused `max_tokens` and asked for `max_completion_tokens` (OpenAI's
-# reasoning models), by base URL: asked that way from then on.
-_completion_tokens_servers: set[str] = set()
+# What servers refused, by base URL, and so how each is asked from then on:
+# - "max_completion_tokens": it refused `max_tokens` and asked for `max_completion_tokens`
+#   (OpenAI's reasoning models);
+# - "no_stream_options": it refused `stream_options` (some older OpenAI-compatible servers):
+#   it is not asked for usage, which is then estimated from the text (chat/usage.py).
+_quirks: dict[str, set[str]] = {}
 
 
 def request_body(
@@ -43,19 +46,27 @@ def request_body(
     tools: list[dict] | None = None,
     base_url: str = "",
 ) -> dict:
+    quirks = _quirks.get(base_url, set())
     body: dict = {"model": model, "messages": messages, "stream": stream}
     # The longest reply the site pays for, as every provider is asked.
-    limit_name = "max_completion_tokens" if base_url in _completion_tokens_servers else "max_tokens"
+    limit_name = "max_completion_tokens" if "max_completion_tokens" in quirks else "max_tokens"
     body[limit_name] = settings.CHAT_MAX_TOKENS
     if tools:
         body["tools"] = tools
-    if stream:
-        body["stream_options"] = {"include_usage": True}
+    if stream and "no_stream_options" not in quirks:
+        body["stream_options"] = {"include_usage": True}  # a last chunk with the tokens used
     return body
 
 
-def _asks_for_completion_tokens(status: int, sentence: str) -> bool:
-    return status == 400 and "max_completion_tokens" in sentence
+def _quirk(status: int, sentence: str, body: dict) -> str | None:
+    """What a refusal says the server wants asked otherwise, if that is all it says."""
+    if status not in (400, 422):
+        return None
+    if "max_tokens" in body and "max_completion_tokens" in sentence:
+        return "max_completion_tokens"
+    if "stream_options" in body and "stream_options" in sentence:
+        return "no_stream_options"
+    return None
 
 
 async def stream_completion(
@@ -67,21 +78,26 @@ async def stream_completion(
 ) -> AsyncIterator[Progress]:
     """Stream one completion, feeding `assembler` and yielding what each event added.
 
-    When this ends without raising, `assembler.result()` is the whole reply.
+    When this ends without raising, `assembler.result()` is the whole reply. A server that
+    refuses a part of the request it can do without is asked again without it, and
+    remembered.
     """
-    body = request_body(messages, model, tools=tools, base_url=upstream.base_url)
-    try:
-        async for progress in _stream(upstream, body, assembler):
-            yield progress
-    except _WantsCompletionTokens:
-        _completion_tokens_servers.add(upstream.base_url)
+    for _ in range(3):  # at most once for each quirk, then the refusal stands
         body = request_body(messages, model, tools=tools, base_url=upstream.base_url)
-        async for progress in _stream(upstream, body, assembler):
-            yield progress
+        try:
+            async for progress in _stream(upstream, body, assembler):
+                yield progress
+            return
+        except _Refused as refused:
+            _quirks.setdefault(upstream.base_url, set()).add(refused.quirk)
+    raise UpstreamError("The model provider refused the request.")
 
 
-class _WantsCompletionTokens(Exception):
-    """The server refused `max_tokens` and asked for `max_completion_tokens`."""
+class _Refused(Exception):
+    """The server refused a part of the request it can do without (a quirk)."""
+
+    def __init__(self, quirk: str) -> None:
+        self.quirk = quirk
 
 
 async def _stream(
@@ -93,10 +109,9 @@ async def _stream(
         ) as response:
             if response.status_code != 200:
                 sentence = await describe_status(response, upstream)
-                if "max_tokens" in body and _asks_for_completion_tokens(
-                    response.status_code, sentence
-                ):
-                    raise _WantsCompletionTokens
+                quirk = _quirk(response.status_code, sentence, body)
+                if quirk is not None:
+                    raise _Refused(quirk)
                 raise UpstreamError(sentence)
             if response.headers.get("content-type", "").startswith("application/json"):
                 # A server that ignores stream=true answers in one piece: same result.

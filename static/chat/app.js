@@ -3,10 +3,13 @@
 // docs/protocol.md. The modules each do one thing; what a frame from the server means for
 // the page is decided here.
 
+import { setUpDemoBanner } from "./banner.js";
 import { byId } from "./dom.js";
 import { Composer } from "./composer.js";
 import { announce, showError } from "./notices.js";
 import { Settings } from "./settings.js";
+import { installShortcuts } from "./shortcuts.js";
+import { Search } from "./search.js";
 import { Sidebar } from "./sidebar.js";
 import { Socket } from "./socket.js";
 import { Thread } from "./thread.js";
@@ -125,7 +128,7 @@ function sendMessage(text) {
 // reply is written or the socket is down. True once sent.
 function askFor(frame) {
   if (isBusy()) {
-    composer.hint("Wait for the reply to finish, or stop it.", "warn");
+    composer.hint("Wait for the reply to finish, or stop it.", "busy");
     return false;
   }
   if (!socket.send(frame)) {
@@ -250,13 +253,27 @@ const handlers = {
     else if (outcome === "ended") replyEnded(thread.reply(f.message));
   },
 
+  deleted(f) {
+    // Deleted elsewhere: gone from the list, and this page, if it showed it, goes. (Deleted
+    // here: the sidebar is seeing to it, Undo included.)
+    if (sidebar.deleting.has(f.conversation)) return;
+    sidebar.remove(f.conversation);
+    if (f.conversation === session.conversation) window.location.assign(document.querySelector(".new-chat").href);
+  },
+
   settings(f) {
     if (f.conversation === session.conversation) settings.applied(f);
   },
 
   error(f) {
     if (settings.refused(f)) return;
-    showError(f.message || "The server refused that.");
+    const wait = Number.isFinite(f.retry_after) ? { retryAfter: f.retry_after } : {};
+    if (f.code === "too_many_sockets") {
+      // The socket closes; it tries again by itself once the wait is over (socket.js).
+      socket.waitBeforeReconnect(f.retry_after);
+      Object.assign(wait, { prefix: "This page connects again in ", done: "Connecting again…" });
+    }
+    showError(f.message || "The server refused that.", wait);
     composer.refused();
     thread.refused();
     setAwaiting(false);
@@ -290,7 +307,16 @@ const socket = new Socket({
   },
 });
 
+installShortcuts({
+  stop: () => thread.streamingReply() !== null && stop(),
+  focusComposer: () => composer.focus(),
+  newChatUrl: document.querySelector(".new-chat").href,
+});
+setUpDemoBanner(() => composer.focus());
+new Search({ button: byId("search-btn"), url: page.searchUrl, messages: byId("messages") });
+
 thread.load(page.messages || []);
 updateComposer();
 socket.start();
-if (!("ontouchstart" in window)) composer.focus();
+// Not when an Undo is on offer (a delete of the conversation this page came from).
+if (!("ontouchstart" in window) && !byId("toasts").contains(document.activeElement)) composer.focus();

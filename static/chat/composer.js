@@ -27,7 +27,7 @@ export class Composer {
     ui.input.addEventListener("keydown", (event) => this.onKey(event));
     ui.input.addEventListener("input", () => {
       this.changed();
-      if (ui.hint.dataset.kind === "warn") this.hint("");
+      if (["warn", "busy"].includes(ui.hint.dataset.kind)) this.hint("");
     });
     ui.stop.addEventListener("click", () => {
       if (ui.stop.getAttribute("aria-disabled") === "true") return;
@@ -85,7 +85,7 @@ export class Composer {
       return;
     }
     if (this.isBusy()) {
-      this.hint("Wait for the reply to finish, or stop it.", "warn");
+      this.hint("Wait for the reply to finish, or stop it.", "busy");
       return;
     }
     if (!this.sendText(text)) {
@@ -112,6 +112,8 @@ export class Composer {
     send.hidden = streaming;
     send.disabled = awaiting;
     form.dataset.busy = String(streaming || awaiting);
+    // "Wait for the reply to finish" no longer applies once it has.
+    if (!streaming && !awaiting && this.ui.hint.dataset.kind === "busy") this.hint("");
     // Send and Stop take turns: a keyboard user on one must not be dropped onto <body>.
     if ((focused === stop || focused === send) && focused.hidden) input.focus();
   }

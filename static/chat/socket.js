@@ -29,6 +29,8 @@ export class Socket {
     this.timer = 0;
     this.failures = 0;
     this.everOpened = false;
+    this.tooManyWaitMs = 0; // the wait the server asked for before the next connect
+    this.notBefore = 0; // and the time it ends
 
     window.addEventListener("online", () => this.reconnectNow());
     // Offline, the socket is gone even if the browser has not noticed yet.
@@ -69,6 +71,12 @@ export class Socket {
     ws.addEventListener("message", (event) => this.dispatch(event.data));
   }
 
+  /** The server said when to come back (`retry_after`, seconds): the next reconnect waits
+   * that long. */
+  waitBeforeReconnect(seconds) {
+    if (Number.isFinite(seconds) && seconds > 0) this.tooManyWaitMs = seconds * 1000;
+  }
+
   reconnectNow() {
     if (this.ws) return; // connecting or open already
     this.connect();
@@ -98,8 +106,12 @@ export class Socket {
     if (ws !== this.ws) return;
     this.ws = null;
     if (code === LOGGED_OUT) return; // the page goes to the login form (app.js)
-    // Too many pages open: the refusal said so; try again only after a while.
-    if (code === TOO_MANY) this.backoff = TOO_MANY_WAIT_MS;
+    // Too many pages open: the refusal said so; try again only after its wait.
+    if (code === TOO_MANY) {
+      this.backoff = this.tooManyWaitMs || TOO_MANY_WAIT_MS;
+      this.notBefore = Date.now() + this.backoff;
+    }
+    this.tooManyWaitMs = 0;
     this.failures += 1;
     if (this.failures === 1 && this.everOpened) announce("Connection lost. Reconnecting…");
     this.show("down");
@@ -109,7 +121,8 @@ export class Socket {
 
   scheduleReconnect() {
     if (this.timer) return;
-    const delay = this.backoff * (0.8 + Math.random() * 0.4); // jitter: tabs do not stampede
+    // Jitter: tabs do not stampede; never before the wait the server asked for, though.
+    const delay = Math.max(this.backoff * (0.8 + Math.random() * 0.4), this.notBefore - Date.now());
     this.backoff = Math.min(this.backoff * 2, Math.max(BACKOFF_MAX_MS, this.backoff));
     this.timer = window.setTimeout(() => this.connect(), delay);
   }

@@ -22,7 +22,7 @@ def one_branch(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("chat", "0003_text_only")]
+    dependencies = [("chat", "0007_search")]
 
     operations = [
         migrations.AddField(
