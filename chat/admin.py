@@ -154,9 +154,14 @@ def transcript_html(
     )
 
 
-def admin_dict(message: Message, results: dict[str, Message] | None = None) -> dict:
+def admin_dict(
+    message: Message, results: dict[str, Message] | None = None, versions: list[int] | None = None
+) -> dict:
     """A message as the page shows it, with what staff also want: its usage."""
-    return message.as_dict(results) | {"usage": message.usage, "content": message.content}
+    return message.as_dict(results, versions) | {
+        "usage": message.usage,
+        "content": message.content,
+    }
 
 
 @admin.register(Conversation)
@@ -202,8 +207,17 @@ class ConversationAdmin(ReadOnlyAdmin):
     def transcript(self, obj: Conversation) -> str:
         rows = list(obj.messages.exclude(role=Message.Role.SYSTEM))
         results = {m.tool_call_id: m for m in rows if m.role == Message.Role.TOOL}
+        # Every version, in the order written; each says which version it is and whether
+        # it is on the branch the user is shown now.
+        tree = obj.tree() if obj.current_id is not None else None
+        shown = set(tree.branch(obj.current_id)) if tree else None
         # A tool's result is shown inside the block of the call that asked for it.
-        messages = [admin_dict(m, results) for m in rows if m.role != Message.Role.TOOL]
+        messages = [
+            admin_dict(m, results, tree.siblings(m.pk) if tree else None)
+            | ({"shown": m.pk in shown} if shown is not None else {})
+            for m in rows
+            if m.role != Message.Role.TOOL
+        ]
         return transcript_html(obj, messages, f"transcript-{obj.pk}")
 
 

@@ -19,6 +19,10 @@ from typing import Protocol
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat.frames import history_parts
+from chat.pacing import Slices
+from chat.protocol import MessageData
+
 log = logging.getLogger(__name__)
 
 # Tells this process's own group events apart from other processes': its sockets have had
@@ -102,6 +106,25 @@ async def publish(
                 "reply": reply,
             },
         )
+
+
+async def publish_history(conversation_id: int, messages: list[MessageData]) -> None:
+    """The branch a conversation shows, to every socket on it: a `history` in parts under
+    the frame limit, as `open` sends it, after a new version or a switch."""
+    parts = history_parts(messages)
+    slices = Slices()  # megabytes of history must not hold up the loop
+    for number, part in enumerate(parts):
+        await publish(
+            conversation_id,
+            {
+                "type": "history",
+                "conversation": conversation_id,
+                "messages": part,
+                "part": number,
+                "last": number == len(parts) - 1,
+            },
+        )
+        await slices.pause()
 
 
 async def send_to(channel: str, data: str, message: int | None = None, seq: int = 0) -> None:

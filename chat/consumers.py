@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, limits, running, sessions
+from chat import broadcast, limits, replies, running, sessions
 from chat.frames import history_parts
 from chat.models import Conversation, Message, has_unstorable, title_from_message
 from chat.pacing import Slices
@@ -32,6 +32,8 @@ class FrameError(Exception):
 
 
 NOT_FOUND = FrameError("not_found", "That conversation does not exist.")
+NO_MESSAGE = FrameError("not_found", "That message does not exist.")
+BUSY_SWITCH = FrameError("busy", "Wait for the reply to finish, or stop it, to see other versions.")
 FULL = FrameError(
     "busy", "The server is writing as many replies as it can right now. Try again in a moment."
 )
@@ -117,6 +119,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "send": self.send_message,
             "stop": self.stop,
             "retry": self.retry,
+            "regenerate": self.regenerate,
+            "edit": self.edit,
+            "switch": self.switch,
             "settings": self.change_settings,
         }
         kind = frame.get("type")
@@ -146,14 +151,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.release_held(snapshot)
 
     async def send_message(self, frame: dict) -> None:
-        content = frame.get("content")
-        if not isinstance(content, str):
-            raise FrameError("bad_frame", "A message needs its text in `content`.")
-        if not content.strip():
-            raise FrameError("empty", "Type a message first.")
-        if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
-            raise FrameError("too_long", self._too_long_text())
-        refuse_unstorable(content, "The message")
+        content = self.content_of(frame)
         model = chosen_model(frame)
         if running.full():  # before anything is saved; start_reply checks again
             raise FULL
@@ -188,17 +186,47 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await broadcast.request_stop(live.writer)
 
     async def retry(self, frame: dict) -> None:
+        """A new reply after one that did not finish: its new version, shown in its place."""
         conversation = await self.owned_conversation(self.require_open(frame))
         model = chosen_model(frame)
-        if running.full():
-            raise FULL
-        if await self.reply_is_running(conversation):
-            raise FrameError("busy", "A reply is already being written.")
-        if not await can_retry(conversation):
+        await self.refuse_if_busy(conversation)
+        try:
+            parent = await replies.retry_point(conversation)
+        except replies.NoSuchMessage:
             raise FrameError(
                 "nothing_to_retry", "The last reply finished; there is nothing to retry."
-            )
-        await self.start_reply(conversation, model=model)
+            ) from None
+        await self.start_reply(conversation, model=model, parent=parent)
+
+    async def regenerate(self, frame: dict) -> None:
+        """A new version of a reply (`message`: any round of it), with this model or another."""
+        conversation = await self.owned_conversation(self.require_open(frame))
+        pk, model = message_id(frame), chosen_model(frame)
+        await self.refuse_if_busy(conversation)
+        parent = await self.version_parent(conversation, pk, Message.Role.ASSISTANT)
+        await self.start_reply(conversation, model=model, parent=parent)
+
+    async def edit(self, frame: dict) -> None:
+        """A new version of a user message, with new text; its reply follows."""
+        conversation = await self.owned_conversation(self.require_open(frame))
+        pk, content, model = message_id(frame), self.content_of(frame), chosen_model(frame)
+        await self.refuse_if_busy(conversation)
+        parent = await self.version_parent(conversation, pk, Message.Role.USER)
+        await self.start_reply(conversation, user_text=content, model=model, parent=parent)
+
+    async def switch(self, frame: dict) -> None:
+        """Show another version; every socket on the conversation gets the new branch."""
+        conversation = await self.owned_conversation(self.require_open(frame))
+        pk = message_id(frame)
+        if running.get(conversation.pk) is not None:
+            raise BUSY_SWITCH
+        try:
+            shown = await replies.switch(conversation, pk, running.message_ids())
+        except replies.NoSuchMessage:
+            raise NO_MESSAGE from None
+        except Busy:
+            raise BUSY_SWITCH from None
+        await broadcast.publish_history(conversation.pk, shown)
 
     async def change_settings(self, frame: dict) -> None:
         conversation = await self.owned_conversation(self.require_open(frame))
@@ -337,6 +365,37 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send(text_data=data)
         self.held = None
 
+    async def refuse_if_busy(self, conversation: Conversation) -> None:
+        """Before anything is saved: the process is full, or a reply is being written."""
+        if running.full():
+            raise FULL
+        if await self.reply_is_running(conversation):
+            raise FrameError("busy", "Wait for the reply to finish, or stop it first.")
+
+    @staticmethod
+    async def version_parent(conversation: Conversation, pk: int, role: str) -> int | None:
+        try:
+            return await replies.version_parent(conversation, pk, role)
+        except replies.NoSuchMessage as exc:
+            if not exc.role:
+                raise NO_MESSAGE from None
+            if role == Message.Role.ASSISTANT:
+                raise FrameError("bad_frame", "Only a reply can be regenerated.") from None
+            raise FrameError("bad_frame", "Only your own messages can be edited.") from None
+
+    def content_of(self, frame: dict) -> str:
+        """A message's text, refused in words (before anything is saved) when it cannot be
+        sent."""
+        content = frame.get("content")
+        if not isinstance(content, str):
+            raise FrameError("bad_frame", "A message needs its text in `content`.")
+        if not content.strip():
+            raise FrameError("empty", "Type a message first.")
+        if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
+            raise FrameError("too_long", self._too_long_text())
+        refuse_unstorable(content, "The message")
+        return content
+
     async def reply_is_running(self, conversation: Conversation) -> bool:
         if running.get(conversation.pk) is not None:
             return True
@@ -344,13 +403,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return broadcast.multi_process() and bool(await live_reply(conversation))
 
     async def start_reply(
-        self, conversation: Conversation, *, user_text: str | None = None, model: str | None
+        self,
+        conversation: Conversation,
+        *,
+        user_text: str | None = None,
+        model: str | None,
+        parent: replies.Parent = replies.AT_LEAF,
     ) -> None:
-        """Start a reply (after saving `user_text`, unless this is a retry); refused with
-        nothing saved when one is already being written or the process is full."""
+        """Start a reply (after saving `user_text`, unless this is a retry), at the end of
+        the branch shown or under `parent`; refused with nothing saved when one is already
+        being written or the process is full."""
         try:
             await running.start(
-                conversation, self.scope.get("server"), user_text=user_text, model=model
+                conversation,
+                self.scope.get("server"),
+                user_text=user_text,
+                model=model,
+                parent=parent,
             )
         except running.Full:
             raise FULL from None
@@ -378,6 +447,13 @@ def conversation_id(frame: dict) -> int:
     value = frame.get("conversation")
     if isinstance(value, bool) or not isinstance(value, int):
         raise FrameError("bad_frame", "`conversation` must be a conversation id.")
+    return value
+
+
+def message_id(frame: dict) -> int:
+    value = frame.get("message")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FrameError("bad_frame", "`message` must be a message id.")
     return value
 
 
@@ -481,14 +557,6 @@ def history_frames(conversation: Conversation) -> tuple[list[str], Message | Non
 
 
 live_reply = database_sync_to_async(running.live_reply)
-
-
-@database_sync_to_async
-def can_retry(conversation: Conversation) -> bool:
-    last = conversation.messages.exclude(role=Message.Role.SYSTEM).last()
-    return last is not None and not (
-        last.role == Message.Role.ASSISTANT and last.status == Message.Status.COMPLETE
-    )
 
 
 WATCH_INTERVAL = 2  # seconds between checks that a watched reply's writer lives

@@ -19,6 +19,10 @@ TEXT_PIECE = 64 * 1024  # characters
 SMALL = (FRAME_LIMIT - 16 * 1024) // 6
 
 
+# The fields of a reply's last frame, which the last of its pieces carries.
+ENDING = ("status", "error", "length", "model")
+
+
 def utf16_length(text: str) -> int:
     """Length as the browser counts it: offsets on the wire are in UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
@@ -72,7 +76,7 @@ def split_count(frame: Frame) -> int:
     count = -(-len(frame.get("text", "")) // TEXT_PIECE)
     for change in frame.get("tools", ()):
         count += max(1, -(-len(change.get("arguments", "")) // TEXT_PIECE))
-    return count + any(key in frame for key in ("status", "error", "length"))
+    return count + any(key in frame for key in ENDING)
 
 
 def iter_split(frame: Frame) -> Iterator[Frame]:
@@ -88,7 +92,7 @@ def iter_split(frame: Frame) -> Iterator[Frame]:
     for change in frame.get("tools", ()):
         for part in _split_change(change):
             yield base | {"tools": [part]}
-    ending = {key: frame[key] for key in ("status", "error", "length") if key in frame}
+    ending = {key: frame[key] for key in ENDING if key in frame}
     if ending:
         yield base | ending
 

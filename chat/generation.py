@@ -123,6 +123,8 @@ class Generation:
         self.assembler = StreamAssembler()
         self.calls: list[ToolCall] = []
         self.tools_ran = False  # this round's calls were run and their results saved
+        self.tail = message_id  # the round's last saved message (its last tool result)
+        self.model = ""  # the exact model that answered, once saved, if the provider said
         self.status, self.error = Status.STREAMING, ""
         self.sent: list[dict] = []  # the history this round was asked with
         self.finished = False  # the round is over: its last frame is the save's
@@ -202,6 +204,8 @@ class Generation:
             frame["tools"] = tools
         if last:
             frame |= {"status": self.status, "error": self.error, "length": self.length}
+            if self.model:
+                frame["model"] = self.model
         elif len(frame) == 2:
             return []
         frames = split_frame(frame)
@@ -302,27 +306,35 @@ async def run(
     conversation: Conversation,
     upstream: Upstream,
     history: list[dict],
-    started: tuple[MessageData | None, Message] | None = None,
+    started: replies.Started | None = None,
 ) -> None:
     """Write the reply: round after round while the model calls tools, then save it.
 
-    `started`: the user's message (if any) and the reply's row, announced here first, so
-    that a failure even there ends the reply in words rather than leaving it `streaming`.
+    `started`: the user's message (if any) and the reply's row, announced here first (or
+    the whole new branch, for a new version), so that a failure even there ends the reply
+    in words rather than leaving it `streaming`.
     """
     listener = asyncio.create_task(_listen(generation))
     try:
         if started is not None:
-            user_message, row = started
-            if user_message is not None:
+            if started.shown is not None:
+                await broadcast.publish_history(conversation.pk, started.shown)
+            elif started.user_message is not None:
                 await broadcast.publish(
                     conversation.pk,
-                    {"type": "message", "conversation": conversation.pk, "message": user_message},
+                    {
+                        "type": "message",
+                        "conversation": conversation.pk,
+                        "message": started.user_message,
+                    },
                 )
-            await announce(row)
+            await announce(started.reply, started.shown[-1] if started.shown else None)
         round_number = 1
         while await _round(generation, conversation, upstream, history, round_number):
             await _save_round(generation, last=False)
-            reply, history = await replies.next_round(conversation, generation.channel)
+            reply, history = await replies.next_round(
+                conversation, generation.channel, generation.tail
+            )
             generation.next_round(reply.pk)
             await announce(reply)
             round_number += 1
@@ -431,7 +443,9 @@ async def _run_tools(
         for view in generation.calls:
             if view.state == ToolState.RUNNING:
                 view.state, view.result = ToolState.STOPPED, TOOL_STOPPED
-        await replies.save_tool_results(generation.conversation_id, generation.calls)
+        generation.tail = await replies.save_tool_results(
+            generation.conversation_id, generation.message_id, generation.calls
+        )
         generation.tools_ran = True
 
 
@@ -507,7 +521,7 @@ def _final_fields(generation: Generation) -> dict:
         "usage": _usage(generation, result),
     }
     if result.get("model"):  # the exact model version that answered, when the provider says
-        fields["model"] = storable(result["model"])[:200]
+        fields["model"] = generation.model = storable(result["model"])[:200]
     return fields
 
 
@@ -546,12 +560,14 @@ async def _improve_title(conversation: Conversation, upstream: Upstream) -> None
         )
 
 
-async def announce(reply: Message) -> None:
+async def announce(reply: Message, data: MessageData | None = None) -> None:
     """Tell every socket on the conversation that a reply has started (`writer`: its channel,
-    for sockets in other processes to watch it)."""
+    for sockets in other processes to watch it); `data`: the reply as the page shows it, when
+    it is known already (with its versions)."""
+    message = data or reply.as_dict()
     await broadcast.publish(
         reply.conversation_id,
-        {"type": "message", "conversation": reply.conversation_id, "message": reply.as_dict()},
+        {"type": "message", "conversation": reply.conversation_id, "message": message},
         writer=reply.writer,
         reply=reply.pk,
     )

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from chat.models import TITLE_LENGTH, Message, storable, storable_json
+from chat.models import TITLE_LENGTH, Message, cut_title, storable, storable_json
 
 FORMAT = "chatsite.conversations"
 FORMAT_VERSION = 1
@@ -46,6 +46,7 @@ class ImportedMessage:
     model: str = ""
     finish_reason: str = ""
     usage: dict | None = None
+    duration_ms: int | None = None  # a tool's run
     created: datetime | None = None
 
 
@@ -56,7 +57,7 @@ class ImportedConversation:
     system_prompt: str = ""
     created: datetime | None = None
     updated: datetime | None = None
-    pinned: bool = False
+    pinned: datetime | None = None  # when it was pinned
     # Every message, each after its parent; `current` is the key of the shown branch's leaf.
     messages: list[ImportedMessage] = field(default_factory=list)
     current: str | None = None
@@ -111,7 +112,7 @@ def _read_ours(data: object) -> ImportedConversation:
         system_prompt=_text(data, "system_prompt"),
         created=_time(data.get("created"), "created"),
         updated=_time(data.get("updated"), "updated"),
-        pinned=data.get("pinned") is True,
+        pinned=_pinned(data.get("pinned")),
     )
     messages = data.get("messages")
     if not isinstance(messages, list):
@@ -149,6 +150,7 @@ def _read_message(entry: object) -> ImportedMessage:
         model=_text(entry, "model")[:MAX_ID_LENGTH],
         finish_reason=_text(entry, "finish_reason")[:32],
         usage=storable_json(entry["usage"]) if isinstance(entry.get("usage"), dict) else None,
+        duration_ms=_duration(entry.get("duration_ms")),
         created=_time(entry.get("created"), "created"),
     )
 
@@ -201,7 +203,7 @@ def _read_chatgpt(data: dict) -> ImportedConversation:
         model=(_text(data, "default_model_slug"))[:MAX_ID_LENGTH],
         created=_time(data.get("create_time"), "create_time"),
         updated=_time(data.get("update_time"), "update_time"),
-        pinned=bool(data.get("is_pinned") is True or data.get("pinned_time")),
+        pinned=_pinned(data.get("pinned_time") or data.get("is_pinned")),
     )
     parents: dict[str, str | None] = {}
     kept: dict[str, ImportedMessage] = {}
@@ -340,9 +342,25 @@ def _key(value: object, name: str) -> str:
     return str(value)[:MAX_ID_LENGTH]
 
 
+def _pinned(value: object) -> datetime | None:
+    """When a conversation was pinned: a time, or `true` (pinned, time unknown: now)."""
+    if value is True:
+        return datetime.now(tz=UTC)
+    if value in (None, False):
+        return None
+    return _time(value, "pinned")
+
+
+def _duration(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ImportRefused("`duration_ms` must be a whole number of milliseconds.")
+    return value
+
+
 def _title(title: str) -> str:
-    line = " ".join(title.split())
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
+    return cut_title(title, TITLE_LENGTH)
 
 
 def _time(value: object, name: str) -> datetime | None:

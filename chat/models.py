@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.protocol import ConversationData, MessageData, ToolCallData
+from chat.tree import Tree
 
 # A title made from text (the first message, the model's answer) is cut near this length;
 # any title, a user's own included, is cut to TITLE_MAX_LENGTH, the column's size.
@@ -53,6 +54,11 @@ class Conversation(models.Model):
     system_prompt = models.TextField(blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
     updated = models.DateTimeField(default=timezone.now, db_index=True)
+    # The leaf of the branch shown (and sent upstream); null only for a conversation with no
+    # messages, or one whose messages were written without parents (then read in order).
+    current = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # When the user pinned it (pinned ones are listed first, the latest pinned on top).
     pinned = models.DateTimeField(null=True, blank=True, db_index=True)
     # When the user deleted it: hidden at once, deleted for good once Undo is too late.
@@ -83,22 +89,37 @@ class Conversation(models.Model):
             "pinned": self.pinned is not None,
         }
 
-    def history_for_model(self, before: int | None = None) -> list[dict]:
-        """The messages to send upstream, in the OpenAI shape, system prompt first.
+    def tree(self) -> Tree:
+        return Tree(self.messages.values_list("id", "parent_id", "role").order_by())
+
+    def branch(self, leaf: int | None = None, tree: Tree | None = None) -> list[Message]:
+        """The messages of the branch ending at `leaf` (default: the one shown), in order."""
+        leaf = leaf if leaf is not None else self.current_id
+        if leaf is None:  # no tree (yet): the messages in the order they were written
+            return list(self.messages.all())
+        tree = tree or self.tree()
+        ids = tree.branch(leaf)
+        if 2 * len(ids) >= len(tree):  # most of them: one plain read beats a list of ids
+            rows = {m.pk: m for m in self.messages.all()}
+        else:
+            rows = Message.objects.in_bulk(ids)
+        return [rows[pk] for pk in ids if pk in rows]
+
+    def history_for_model(self, leaf: int | None = None) -> list[dict]:
+        """The messages to send upstream, in the OpenAI shape, system prompt first: the
+        branch ending at `leaf` (default: the one shown), and nothing from other branches.
 
         A failed or interrupted answer is left out (the user asked again instead) unless it
         made tool calls, which are kept with their results; a stopped one stays, as the user
         saw it. Every tool message follows the assistant message that made its call.
-        `before`: only the messages older than this message id.
         """
         system_prompt = self.system_prompt or settings.CHAT_SYSTEM_PROMPT
         history = [{"role": "system", "content": system_prompt}] if system_prompt else []
         Status, Role = Message.Status, Message.Role
-        rows = self.messages.exclude(status=Status.STREAMING).exclude(role=Role.SYSTEM)
-        if before is not None:
-            rows = rows.filter(pk__lt=before)
         called: set[str] = set()
-        for message in rows:
+        for message in self.branch(leaf):
+            if message.status == Status.STREAMING or message.role == Role.SYSTEM:
+                continue
             if message.role == Role.ASSISTANT:
                 if message.tool_calls:
                     called.update(call["id"] for call in message.tool_calls)
@@ -110,11 +131,17 @@ class Conversation(models.Model):
         return history
 
     def transcript(self) -> list[MessageData]:
-        """The messages as the page shows them (docs/protocol.md): each tool result folded
-        into the call that asked for it, system messages left out."""
-        rows = list(self.messages.exclude(role=Message.Role.SYSTEM))
+        """The branch shown, as the page shows it (docs/protocol.md): each tool result folded
+        into the call that asked for it, system messages left out, and on each message with
+        other versions, their ids (`versions`) and which one it is (`version`, from 1)."""
+        tree = self.tree() if self.current_id is not None else None
+        rows = [m for m in self.branch(tree=tree) if m.role != Message.Role.SYSTEM]
         results = {m.tool_call_id: m for m in rows if m.role == Message.Role.TOOL}
-        return [m.as_dict(results) for m in rows if m.role != Message.Role.TOOL]
+        return [
+            m.as_dict(results, tree.siblings(m.pk) if tree else None)
+            for m in rows
+            if m.role != Message.Role.TOOL
+        ]
 
 
 # Text no database stores as it is: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
@@ -179,6 +206,11 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
+    # The message this one follows (chat/tree.py); messages with the same parent are
+    # versions of one another. The first message of a conversation has none.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(
@@ -209,10 +241,13 @@ class Message(models.Model):
     def is_finished(self) -> bool:
         return self.status != self.Status.STREAMING
 
-    def as_dict(self, results: dict[str, Message] | None = None) -> MessageData:
+    def as_dict(
+        self, results: dict[str, Message] | None = None, versions: list[int] | None = None
+    ) -> MessageData:
         """This message on the wire (docs/protocol.md). A streaming reply's text is sent by
         its writer, so its `content` is left empty here. `results`: the conversation's tool
-        messages by call id, to fold into this message's calls."""
+        messages by call id, to fold into this message's calls; `versions`: the ids of this
+        message and its siblings, oldest first."""
         data: MessageData = {
             "id": self.pk,
             "role": self.role,
@@ -228,6 +263,9 @@ class Message(models.Model):
                 tool_call_dict(i, call, (results or {}).get(call.get("id", "")))
                 for i, call in enumerate(self.tool_calls)
             ]
+        if versions and len(versions) > 1:
+            data["versions"] = list(versions)
+            data["version"] = versions.index(self.pk) + 1
         return data
 
     def as_upstream(self) -> dict:

@@ -38,6 +38,10 @@ class MessageData(TypedDict):
     model: str
     finish_reason: str
     tool_calls: NotRequired[list[ToolCallData]]
+    # Only on a message with other versions: their ids, oldest first, and which one this
+    # is (from 1). A reply's versions are on its first round's message.
+    versions: NotRequired[list[int]]
+    version: NotRequired[int]
 
 
 class ToolCallChange(TypedDict, total=False):
@@ -66,6 +70,7 @@ class Frame(TypedDict):
     status: NotRequired[str]  # the last frame's only
     error: NotRequired[str]
     length: NotRequired[int]
+    model: NotRequired[str]  # the last frame's: the exact model that answered, if known
 
 
 class MessageContinued(TypedDict, total=False):
@@ -143,6 +148,33 @@ class RetryFrame(TypedDict):
     type: Literal["retry"]
     conversation: int
     model: NotRequired[str]
+
+
+class RegenerateFrame(TypedDict):
+    """A new version of the reply `message` belongs to (any round of it)."""
+
+    type: Literal["regenerate"]
+    conversation: int
+    message: int
+    model: NotRequired[str]
+
+
+class EditFrame(TypedDict):
+    """A new version of the user message `message`, with this text; its reply follows."""
+
+    type: Literal["edit"]
+    conversation: int
+    message: int
+    content: str
+    model: NotRequired[str]
+
+
+class SwitchFrame(TypedDict):
+    """Show the version `message` and its branch, down to its newest message."""
+
+    type: Literal["switch"]
+    conversation: int
+    message: int
 
 
 class SettingsFrame(TypedDict):

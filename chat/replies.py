@@ -3,7 +3,10 @@ end, and marked `interrupted` when the process writing them is gone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import pairwise
+from typing import Literal
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -19,6 +22,8 @@ from chat.models import (
     ToolState,
     mark_stale_replies_interrupted,
 )
+from chat.protocol import MessageData
+from chat.tree import Tree
 
 Status = Message.Status
 
@@ -48,6 +53,23 @@ def live_reply(conversation: Conversation, running: set[int]) -> Message | None:
     return conversation.messages.filter(status=Status.STREAMING).first()
 
 
+# Where a reply starts: at the end of the branch shown (a message sent, a retry after a
+# user message with no reply), or, for a new version, under a given parent (None: a first
+# message).
+AT_LEAF: Literal["leaf"] = "leaf"
+Parent = int | Literal["leaf"] | None
+
+
+@dataclass
+class Started:
+    user_message: MessageData | None  # the user's message, saved (none for a regenerate)
+    reply: Message  # the reply's first row, `streaming`
+    history: list[dict]  # what the model is sent
+    # The whole new branch as the page shows it, when a new version was made: the pages
+    # replace what they show with it. None when the branch shown just grew.
+    shown: list[MessageData] | None
+
+
 @database_sync_to_async
 def begin(
     conversation: Conversation,
@@ -55,10 +77,12 @@ def begin(
     user_text: str | None,
     model: str | None,
     running: set[int],
-) -> tuple[dict | None, Message, list[dict]]:
+    parent: Parent = AT_LEAF,
+) -> Started:
     """Everything a reply needs before the model is asked, in one database call: the user's
-    message saved (none for a retry), the model picked last kept on the conversation, the
-    reply's row created, and the history to send.
+    message saved (none for a retry or a regenerate) under `parent`, the model picked last
+    kept on the conversation, the reply's row created, the new branch made the one shown,
+    and the history to send.
 
     Refused as Busy, with nothing saved, when another process is writing a reply in the
     conversation (in one process, chat.running has already made sure), or as
@@ -71,34 +95,129 @@ def begin(
         if broadcast.multi_process() and live_reply(conversation, running) is not None:
             raise Busy
         limits.check_replies(conversation.user_id, new_message=user_text is not None)
+        forked = parent != AT_LEAF
+        if not forked:
+            parent = shown_leaf(conversation)
         user_message = None
         if user_text is not None:
             user_message = Message.objects.create(
-                conversation=conversation, role=Message.Role.USER, content=user_text
+                conversation=conversation,
+                role=Message.Role.USER,
+                content=user_text,
+                parent_id=parent,
             )
+            parent = user_message.pk
         conversation.model = model or conversation.model or settings.CHAT_MODEL
         conversation.updated = timezone.now()
         conversation.save(update_fields=["model", "updated"])
-        reply = _new_reply(conversation, writer)
-    history = conversation.history_for_model(before=reply.pk)
-    return (user_message.as_dict() if user_message else None), reply, history
+        reply = _new_reply(conversation, writer, parent)
+    # A reply with no parent (a first message that is a reply) is sent the system prompt
+    # only: 0 is no message's id.
+    history = conversation.history_for_model(leaf=reply.parent_id or 0)
+    shown = conversation.transcript() if forked else None
+    return Started(user_message.as_dict() if user_message else None, reply, history, shown)
+
+
+def shown_leaf(conversation: Conversation) -> int | None:
+    """The end of the branch shown, read afresh (another tab may have added to it).
+    Messages written without parents (before versions, or by hand) are made one branch."""
+    conversation.refresh_from_db(fields=["current"])
+    if conversation.current_id is None:
+        ids = list(conversation.messages.values_list("id", flat=True))
+        Message.objects.bulk_update(
+            [Message(pk=pk, parent_id=before) for before, pk in pairwise(ids)], ["parent"]
+        )
+        conversation.current_id = ids[-1] if ids else None
+        Conversation.objects.filter(pk=conversation.pk).update(current_id=conversation.current_id)
+    return conversation.current_id
+
+
+class NoSuchMessage(LookupError):
+    """No such message in the conversation, or not one of the kind asked for."""
+
+    def __init__(self, role: str = "") -> None:
+        super().__init__(role)
+        self.role = role  # the role it has, when it exists but is of the wrong kind
+
+
+def _tree_with(conversation: Conversation, message_id: int) -> tuple[Tree, int | None]:
+    """The conversation's tree (made one if its messages have no parents yet) and the end
+    of the branch shown; NoSuchMessage when `message_id` is not one of its messages."""
+    leaf = shown_leaf(conversation)
+    tree = conversation.tree()
+    if message_id not in tree:
+        raise NoSuchMessage
+    return tree, leaf
 
 
 @database_sync_to_async
-def next_round(conversation: Conversation, writer: str) -> tuple[Message, list[dict]]:
-    """The next round's reply row after a round of tool calls, and the history it answers."""
-    reply = _new_reply(conversation, writer)
-    return reply, conversation.history_for_model(before=reply.pk)
+def version_parent(conversation: Conversation, message_id: int, role: str) -> int | None:
+    """Where a new version of `message_id` goes: under its parent, for a user message; for
+    a reply (any round of it), under the parent of its first round. NoSuchMessage when it
+    is not a message of this conversation with that role."""
+    tree, _ = _tree_with(conversation, message_id)
+    if tree.role[message_id] != role:
+        raise NoSuchMessage(tree.role[message_id])
+    start = tree.reply_start(message_id) if role == Message.Role.ASSISTANT else message_id
+    return tree.parent[start]
 
 
-def _new_reply(conversation: Conversation, writer: str) -> Message:
-    return Message.objects.create(
+@database_sync_to_async
+def retry_point(conversation: Conversation) -> Parent:
+    """Where a retry's reply goes: after a user message with no reply, AT_LEAF; after a
+    reply that did not finish (failed, stopped, interrupted), as its new version, under its
+    parent. NoSuchMessage when there is nothing to retry: no message, or a finished reply."""
+    leaf = shown_leaf(conversation)
+    if leaf is None:
+        raise NoSuchMessage
+    last = Message.objects.get(pk=leaf)
+    if last.role == Message.Role.USER:
+        return AT_LEAF
+    if last.role == Message.Role.ASSISTANT and last.status == Status.COMPLETE:
+        raise NoSuchMessage(last.role)
+    tree = conversation.tree()
+    return tree.parent[tree.reply_start(leaf)]
+
+
+@database_sync_to_async
+def switch(conversation: Conversation, message_id: int, running: set[int]) -> list[MessageData]:
+    """Show the version `message_id` and its branch down to its newest message; the branch
+    as the page shows it. Refused as Busy while a reply is being written in the
+    conversation (its branch must stay shown), NoSuchMessage for a message not in it."""
+    with transaction.atomic():
+        # The same lock as `begin`: a reply cannot start halfway through a switch.
+        get_user_model().objects.select_for_update().filter(pk=conversation.user_id).first()
+        if live_reply(conversation, running) is not None:
+            raise Busy
+        tree, _ = _tree_with(conversation, message_id)
+        _show(conversation, tree.newest_leaf(message_id))
+    return conversation.transcript()
+
+
+@database_sync_to_async
+def next_round(conversation: Conversation, writer: str, parent: int) -> tuple[Message, list[dict]]:
+    """The next round's reply row after a round of tool calls (under `parent`, its last tool
+    result), and the history it answers."""
+    reply = _new_reply(conversation, writer, parent)
+    return reply, conversation.history_for_model(leaf=parent)
+
+
+def _new_reply(conversation: Conversation, writer: str, parent: int | None) -> Message:
+    reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Status.STREAMING,
         model=conversation.model or settings.CHAT_MODEL,
         writer=writer,
+        parent_id=parent,
     )
+    _show(conversation, reply.pk)
+    return reply
+
+
+def _show(conversation: Conversation, leaf: int) -> None:
+    conversation.current_id = leaf
+    Conversation.objects.filter(pk=conversation.pk).update(current_id=leaf)
 
 
 @database_sync_to_async
@@ -118,20 +237,23 @@ def checkpoint_all(texts: dict[int, str]) -> None:
 
 
 @database_sync_to_async
-def save_tool_results(conversation_id: int, calls: list) -> None:
-    """One tool message per call, right after the assistant message that made them."""
-    Message.objects.bulk_create(
-        Message(
-            conversation_id=conversation_id,
-            role=Message.Role.TOOL,
-            tool_call_id=call.id,
-            content=call.result,
-            status=TOOL_STATUS_OF_STATE.get(call.state, Status.ERROR),
-            error="" if call.state == ToolState.DONE else call.result,
-            duration_ms=call.duration_ms,
-        )
-        for call in calls
-    )
+def save_tool_results(conversation_id: int, parent: int, calls: list) -> int:
+    """One tool message per call, right after the assistant message that made them (`parent`),
+    one after the other; the id of the last, which the next round follows."""
+    with transaction.atomic():
+        for call in calls:
+            parent = Message.objects.create(
+                conversation_id=conversation_id,
+                role=Message.Role.TOOL,
+                tool_call_id=call.id,
+                content=call.result,
+                status=TOOL_STATUS_OF_STATE.get(call.state, Status.ERROR),
+                error="" if call.state == ToolState.DONE else call.result,
+                duration_ms=call.duration_ms,
+                parent_id=parent,
+            ).pk
+        Conversation.objects.filter(pk=conversation_id).update(current_id=parent)
+    return parent
 
 
 @database_sync_to_async

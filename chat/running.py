@@ -38,11 +38,14 @@ async def start(
     *,
     user_text: str | None = None,
     model: str | None = None,
+    parent: replies.Parent = replies.AT_LEAF,
 ) -> Message:
     """Save the user's message (none for a retry), create the reply's row, announce both,
     and start writing the reply in the background.
 
     `model`: the model picked for this message, which the conversation keeps from now on.
+    `parent`: where the new message goes; by default at the end of the branch shown, or
+    under a given message (None: first) for a new version of its child.
     `server` is this server's address, which the demo upstream is reached at. Raises Busy
     (or Full) with nothing saved when the reply cannot start.
     """
@@ -54,16 +57,17 @@ async def start(
         # The default prefix matters: channels_redis reads every process-local channel from
         # one Redis key, and a reader of another prefix would starve the consumers.
         reply.channel = await get_channel_layer().new_channel()
-        user_message, row, history = await replies.begin(
-            conversation, reply.channel, user_text, model, message_ids()
+        started = await replies.begin(
+            conversation, reply.channel, user_text, model, message_ids(), parent
         )
     except BaseException:
         _release(conversation.pk)
         raise
+    row = started.reply
     reply.next_round(row.pk)
     # From here the reply's task owns the row: whatever fails, it ends the reply in words.
     reply.task = asyncio.create_task(
-        generation.run(reply, conversation, upstream, history, started=(user_message, row)),
+        generation.run(reply, conversation, upstream, started.history, started=started),
         name=f"reply-{row.pk}",
     )
     _keep_checkpointing()

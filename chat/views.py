@@ -9,17 +9,25 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
-from django.urls import Resolver404, resolve, reverse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import broadcast, charts, paging, quotas, reports, running, search
+from chat import broadcast, charts, exporting, paging, quotas, reports, running, search
 from chat.audit import review_note
 from chat.forms import LogInForm, SignUpForm, unsavable
 from chat.frames import newest_within
+from chat.importing import ImportRefused, read_conversations
 from chat.models import TITLE_MAX_LENGTH, Conversation, UsageDay, cut_title, vocabulary
 from chat.usage import cost
 
@@ -73,21 +81,10 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
     )
 
 
-# Where one conversation is exported, per format, once a view serves it (another change
-# adds them): the sidebar's menu offers only those that resolve.
-EXPORT_PATHS = {"md": "/c/999999999/export.md", "json": "/c/999999999/export.json"}
-
-
 def export_urls() -> dict[str, str]:
-    """The export URLs the site serves, with 999999999 for the conversation's id."""
-    found = {}
-    for format, path in EXPORT_PATHS.items():
-        try:
-            resolve(path)
-        except Resolver404:
-            continue
-        found[format] = path
-    return found
+    """Where the sidebar's ⋯ menu exports a conversation, by format, with 999999999 in
+    place of its id (the page puts the id in)."""
+    return {kind: reverse(f"chat:export_{kind}", args=[999999999]) for kind in ("md", "json")}
 
 
 class LoginView(auth_views.LoginView):
@@ -338,3 +335,68 @@ def _chart(report: reports.Report) -> list:
             for day in report.days
         ]
     )
+
+
+# --- your data: export and import (chat/exporting.py, chat/importing.py) ---------------------
+
+
+@login_required
+@never_cache
+def data(request: HttpRequest) -> HttpResponse:
+    """The page to take one's conversations out, or bring them in."""
+    return render(
+        request, "chat/data.html", {"max_megabytes": settings.CHAT_IMPORT_MAX_BYTES // 2**20}
+    )
+
+
+@login_required
+@require_GET
+def export_all(request: HttpRequest) -> HttpResponse:
+    pieces = exporting.export_file(exporting.all_conversations(request.user))
+    day = timezone.localdate().isoformat()
+    return _download(StreamingHttpResponse(pieces), f"conversations-{day}.json", "json")
+
+
+@login_required
+@require_GET
+def export_one(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    conv = get_object_or_404(Conversation.objects.owned_by(request.user), pk=pk)
+    name = f"{slugify(conv.display_title())[:60] or 'conversation'}-{conv.pk}.{kind}"
+    if kind == "md":
+        return _download(HttpResponse(exporting.markdown(conv)), name, "md")
+    pieces = exporting.export_file(exporting.one_conversation(conv))
+    return _download(StreamingHttpResponse(pieces), name, "json")
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MB" if count >= 2**20 else f"{count:,} bytes"
+
+
+def _download(response: HttpResponse, filename: str, kind: str) -> HttpResponse:
+    response["Content-Type"] = {
+        "json": "application/json; charset=utf-8",
+        "md": "text/markdown; charset=utf-8",
+    }[kind]
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+def import_file(request: HttpRequest) -> HttpResponse:
+    """Save every conversation of the uploaded file, or none and say why."""
+    upload = request.FILES.get("file")
+    limit = settings.CHAT_IMPORT_MAX_BYTES
+    try:
+        if upload is None:
+            raise ImportRefused("Choose a file to import.")
+        if upload.size > limit:
+            raise ImportRefused(
+                f"The file is {_size(upload.size)}; files of up to {_size(limit)} can be imported."
+            )
+        made = exporting.save_imported(request.user, read_conversations(upload.read()))
+    except ImportRefused as exc:
+        notices.error(request, f"Nothing was imported. {exc}")
+        return redirect("chat:data")
+    notices.success(request, f"Imported {len(made)} conversation{'s' if len(made) != 1 else ''}.")
+    return redirect("chat:data")

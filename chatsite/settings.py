@@ -253,6 +253,8 @@ CHAT_USER_MAX_SOCKETS = env_int("CHAT_USER_MAX_SOCKETS", 20)
 CHAT_SOCKET_FRAMES_PER_SECOND = env_float("CHAT_SOCKET_FRAMES_PER_SECOND", 5.0)
 CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 30)
 CHAT_ALLOW_SIGNUP = env_bool("CHAT_ALLOW_SIGNUP", False)
+# The largest conversations file a user may import (chat/importing.py), in bytes.
+CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", 50 * 2**20)
 # Seconds the page offers Undo after a conversation is deleted; it is deleted for good a
 # few seconds after (chat.models.undo_cutoff).
 CHAT_UNDO_SECONDS = env_float("CHAT_UNDO_SECONDS", 8.0)

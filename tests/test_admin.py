@@ -97,6 +97,28 @@ def test_the_transcript_is_read_only_data_with_the_system_prompt(client, staff, 
     assert 'name="title"' not in page  # no editable form fields
 
 
+def test_the_transcript_shows_every_version_and_which_branch_is_shown(client, staff, alice):
+    conversation = Conversation.objects.create(user=alice, title="Versions")
+    question = Message.objects.create(conversation=conversation, role="user", content="Q")
+    first, second = (
+        Message.objects.create(
+            conversation=conversation, role="assistant", content=text, parent=question
+        )
+        for text in ("First answer", "Second answer")
+    )
+    conversation.current = first
+    conversation.save()
+    client.force_login(staff)
+    page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
+    messages = transcript_data(page, f"transcript-{conversation.pk}")["messages"]
+    assert [(m["content"], m.get("version"), m["shown"]) for m in messages] == [
+        ("Q", None, True),
+        ("First answer", 1, True),
+        ("Second answer", 2, False),
+    ]
+    assert messages[2]["versions"] == [first.pk, second.pk]
+
+
 def test_a_conversation_without_its_own_prompt_shows_the_site_default(
     client, staff, conversation, settings
 ):

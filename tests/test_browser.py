@@ -140,7 +140,7 @@ def test_a_reply_streams_renders_markdown_and_highlights_code(page, site, live_u
     code = assistant.locator("pre code")
     assert code.count() == 1
     assert code.locator(".hljs-keyword", has_text="def").count() == 1  # highlight.js tokens
-    assert assistant.locator("button", has_text="Copy").count() == 1  # the renderer's own
+    assert assistant.locator(".md button", has_text="Copy").count() == 1  # the renderer's own
     assert assistant.locator("li", has_text="point 5").count() == 1
     # The sidebar lists the conversation under the first message's words.
     assert page.locator("#conv-list", has_text="Explain streaming").count() == 1

@@ -170,6 +170,21 @@ FOREIGN_FRAMES = [
         NOT_OPEN,
         id="settings-back-to-default",
     ),
+    pytest.param(
+        lambda c, m: {"type": "regenerate", "conversation": c, "message": m},
+        NOT_OPEN,
+        id="regenerate-his-reply",
+    ),
+    pytest.param(
+        lambda c, m: {"type": "edit", "conversation": c, "message": m, "content": "mine now"},
+        NOT_OPEN,
+        id="edit-his-message",
+    ),
+    pytest.param(
+        lambda c, m: {"type": "switch", "conversation": c, "message": m},
+        NOT_OPEN,
+        id="switch-his-versions",
+    ),
 ]
 
 

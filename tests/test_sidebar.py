@@ -389,7 +389,13 @@ def test_the_menu_works_from_the_keyboard(page, site):
     expect(menu).to_be_visible()
     assert button.get_attribute("aria-expanded") == "true"
     assert button.get_attribute("aria-controls") == menu.get_attribute("id")
-    assert menu.locator("[role=menuitem]").all_inner_texts() == ["Rename", "Pin", "Delete"]
+    assert menu.locator("[role=menuitem]").all_inner_texts() == [
+        "Rename",
+        "Pin",
+        "Export as Markdown",
+        "Export as JSON",
+        "Delete",
+    ]
     assert focused(page) == "Rename"
     page.keyboard.press("ArrowDown")
     assert focused(page) == "Pin"

@@ -29,6 +29,8 @@ function tokens(usage) {
 
 function headLine(m) {
   const parts = [m.role, m.status, when(m.created)];
+  if (Array.isArray(m.versions)) parts.push(`version ${m.version} of ${m.versions.length}`);
+  if (m.shown === false) parts.push("on a branch not shown now");
   if (m.role === "assistant") {
     parts.push(m.model, m.finish_reason && `finish: ${m.finish_reason}`, tokens(m.usage));
   }

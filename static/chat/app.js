@@ -35,7 +35,7 @@ const thread = new Thread(
     empty: byId("empty-state"),
     jump: byId("jump-latest"),
   },
-  { onRetry: retry },
+  { onRetry: retry, onRegenerate: regenerate, onEdit: edit, onSwitch: switchTo },
 );
 
 const composer = new Composer(
@@ -47,7 +47,7 @@ const composer = new Composer(
     hint: byId("composer-hint"),
     count: byId("composer-count"),
   },
-  { maxChars: page.maxChars, isBusy, send: sendMessage, stop },
+  { maxChars: page.maxChars, isBusy, send: sendMessage, stop, editLast: () => thread.editLast() },
 );
 
 const settings = new Settings(
@@ -124,19 +124,46 @@ function sendMessage(text) {
   return true;
 }
 
-function retry(button) {
+// A frame that makes or shows a version (docs/protocol.md): refused here, in words, while a
+// reply is written or the socket is down. True once sent.
+function askFor(frame) {
   if (isBusy()) {
     composer.hint("Wait for the reply to finish, or stop it.", "busy");
-    return;
+    return false;
   }
-  if (!socket.send(settings.withModel({ type: "retry", conversation: session.conversation }))) {
+  if (!socket.send(frame)) {
     composer.hint("Reconnecting… Try again once connected.", "offline");
-    return;
+    return false;
   }
-  button.disabled = true;
-  composer.focus();
+  return true;
+}
+
+// A new reply is coming, in place of the branch below where it starts.
+function replyAsked() {
   setAwaiting(true);
   thread.followLatest();
+  return true;
+}
+
+// Retry under a reply that failed: a new version of it, shown in its place.
+function retry(button, id) {
+  if (!regenerate(id)) return;
+  button.disabled = true;
+  composer.focus();
+}
+
+function regenerate(id) {
+  const frame = { type: "regenerate", conversation: session.conversation, message: id };
+  return askFor(settings.withModel(frame)) && replyAsked();
+}
+
+function edit(id, text) {
+  const frame = { type: "edit", conversation: session.conversation, message: id, content: text };
+  return askFor(settings.withModel(frame)) && replyAsked();
+}
+
+function switchTo(id) {
+  return askFor({ type: "switch", conversation: session.conversation, message: id });
 }
 
 function stop() {
@@ -197,6 +224,7 @@ const handlers = {
     const messages = historyParts;
     historyParts = null;
     session.resyncing = false;
+    if (session.awaiting) sidebar.moveToTop(session.conversation); // a new version was asked for
     thread.history(messages);
     composer.history(messages);
     setAwaiting(false);
@@ -247,6 +275,7 @@ const handlers = {
     }
     showError(f.message || "The server refused that.", wait);
     composer.refused();
+    thread.refused();
     setAwaiting(false);
     session.stopping = false;
     thread.enableRetry();

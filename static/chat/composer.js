@@ -7,13 +7,15 @@ import { charCount } from "./dom.js";
 
 export class Composer {
   /** `ui`: {form, input, send, stop, hint, count}; `send(text)`: true once the frame is
-   * sent, false when the socket is down; `stop()`: the same for Stop. */
-  constructor(ui, { maxChars, isBusy, send, stop }) {
+   * sent, false when the socket is down; `stop()`: the same for Stop; `editLast()`: true
+   * when there was a message to edit. */
+  constructor(ui, { maxChars, isBusy, send, stop, editLast }) {
     this.ui = ui;
     this.maxChars = maxChars;
     this.isBusy = isBusy;
     this.sendText = send;
     this.stopReply = stop;
+    this.editLast = editLast; // ↑ in an empty box: edit the last message sent
     this.pending = null; // sent, not yet echoed back: restored if the server refuses it
     this.unconfirmed = null; // sent just before the socket dropped: maybe saved, maybe not
     this.queued = false; // Send was pressed while the socket was not open
@@ -35,6 +37,10 @@ export class Composer {
   }
 
   onKey(event) {
+    if (event.key === "ArrowUp" && !this.ui.input.value && !(event.shiftKey || event.altKey || event.ctrlKey || event.metaKey)) {
+      if (this.editLast()) event.preventDefault();
+      return;
+    }
     // isComposing / 229: Enter that confirms an IME candidate is not "send".
     if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
     event.preventDefault();

@@ -15,8 +15,8 @@ const LOAD_AHEAD = "0px 0px 300px 0px"; // fetch the next page this far before t
 const REGROUP_MS = 60000; // "Today" becomes "Yesterday" at midnight, with the tab open
 const UNDO_KEY = "chat.undo"; // a delete of the page's own conversation, offered on the next
 
-/** Another change serves exports; until then the menu has no Export (see views.export_urls).
- * Hook: a format's URL on the list (data-export-<format>-url) is all it takes. */
+/** Download the conversation in a format whose URL the list carries (data-export-<format>-url,
+ * from views.export_urls). */
 export function exportConversation(list, id, format) {
   const url = list.dataset[`export${format[0].toUpperCase()}${format.slice(1)}Url`];
   if (url) window.location.assign(url.replace(ID_PLACEHOLDER, String(id)));

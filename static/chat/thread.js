@@ -4,7 +4,9 @@
 // reader's selection and opened tool calls. A streaming reply grows by the frames' text,
 // continued at its offset, and is rendered by the renderer as it grows.
 
+import { copyFrom, editRefused, neighbour, showActions, showModel, startEditing } from "./actions.js";
 import { cloneTemplate } from "./dom.js";
+import { announce } from "./notices.js";
 import { ReplyRenderer, renderInto } from "./render/markdown.js";
 import { ToolCalls } from "./tools.js";
 import { NOTICES, STATUS } from "./vocabulary.js";
@@ -32,8 +34,14 @@ class UserMessage {
   }
 
   update(m) {
+    this.content = m.content;
     const body = this.node.querySelector(".msg-text");
     if (body.textContent !== m.content) body.textContent = m.content; // plain text, never markdown
+    showActions(this, m);
+  }
+
+  get copyable() {
+    return this.content;
   }
 }
 
@@ -52,6 +60,11 @@ class Reply {
     this.showText(m.content || "", m.status === STATUS.STREAMING);
     if (m.tool_calls) this.tools.replace(m.tool_calls);
     this.setStatus(m.status, m.error);
+    showActions(this, m);
+  }
+
+  get copyable() {
+    return this.text; // the markdown source, as the model wrote it
   }
 
   get streaming() {
@@ -105,7 +118,9 @@ class Reply {
     notice.querySelector(".msg-notice-text").textContent =
       status === STATUS.STOPPED ? words : error || words;
     if (status === STATUS.STOPPED) notice.querySelector(".msg-retry").remove();
-    this.node.append(notice);
+    const actions = this.node.querySelector(":scope > .msg-actions");
+    if (actions) actions.before(notice);
+    else this.node.append(notice);
   }
 
   /** Make this reply match the server's copy of it, touching only what differs. */
@@ -124,6 +139,7 @@ class Reply {
       if (!sameTools(this.tools.list, m.tool_calls)) this.tools.replace(m.tool_calls || []);
     }
     this.setStatus(m.status, m.error);
+    showActions(this, m);
   }
 
   /** Apply a frame (docs/protocol.md, "Frames"). Returns "resync" when frames were missed,
@@ -143,6 +159,7 @@ class Reply {
     const wasStreaming = this.streaming;
     this.finishText();
     this.setStatus(f.status, f.error);
+    if (typeof f.model === "string") showModel(this, f.model);
     return wasStreaming && !this.streaming ? "ended" : "";
   }
 }
@@ -152,16 +169,31 @@ function build(m) {
 }
 
 export class Thread {
-  /** `ui`: {scroller, messages, empty, jump}; `onRetry(button)`: a Retry was pressed. */
-  constructor(ui, { onRetry }) {
+  /** `ui`: {scroller, messages, empty, jump}. What the reader asks for, each returning
+   * true once it is on its way: `onRetry(button, id)` (a Retry under reply `id`),
+   * `onRegenerate(id)`, `onEdit(id, text)`, `onSwitch(id)` (show that version). */
+  constructor(ui, { onRetry, onRegenerate, onEdit, onSwitch }) {
     this.ui = ui;
     this.items = new Map(); // message id -> UserMessage | Reply
     this.follow = true; // keep the newest text in view while the reader is at the bottom
+    this.onEdit = onEdit;
+    this.refocus = null; // after a switch: the version nav to give the focus back to
     ui.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
     ui.jump.addEventListener("click", () => this.jumpToLatest());
     ui.messages.addEventListener("click", (event) => {
-      const retry = event.target.closest(".msg-retry");
-      if (retry) onRetry(retry);
+      const button = event.target.closest("button");
+      const node = button?.closest(".msg");
+      const item = node ? this.items.get(Number(node.dataset.id)) : null;
+      if (!item) return;
+      if (button.matches(".msg-retry")) onRetry(button, item.id);
+      else if (button.matches(".msg-copy")) copyFrom(button, item.copyable);
+      else if (button.matches(".msg-edit")) this.edit(item);
+      else if (button.matches(".msg-regenerate")) onRegenerate(item.id);
+      else if (button.matches(".msg-prev, .msg-next")) {
+        const which = button.matches(".msg-prev") ? ".msg-prev" : ".msg-next";
+        const target = neighbour(item, which === ".msg-prev" ? -1 : 1);
+        if (target !== null && onSwitch(target)) this.refocus = { id: target, which };
+      }
     });
     // Replies grow on the renderer's animation frames, not when a frame arrives: follow
     // the growth itself (and the window's size).
@@ -203,6 +235,40 @@ export class Thread {
       else this.ui.messages.insertBefore(item.node, cursor); // moved only when out of place
     }
     this.changed();
+    this.giveBackFocus();
+  }
+
+  /** A keyboard reader who moved to another version keeps the focus on its ‹ › buttons. */
+  giveBackFocus() {
+    const wanted = this.refocus;
+    const item = wanted && this.items.get(wanted.id);
+    if (!item) return;
+    this.refocus = null;
+    const nav = item.node.querySelector(".msg-versions");
+    const button = nav.querySelector(`${wanted.which}:not(:disabled)`) || nav.querySelector("button:not(:disabled)");
+    button?.focus({ preventScroll: true });
+    announce(`Showing version ${item.version} of ${item.versions.length}.`);
+  }
+
+  /** Open a user message's text for editing, in place. */
+  edit(item) {
+    startEditing(item, item.content, (text) => this.onEdit(item.id, text));
+  }
+
+  /** ↑ in an empty message box: edit the last message the user sent on this branch. */
+  editLast() {
+    const nodes = this.ui.messages.querySelectorAll(':scope > .msg[data-role="user"]');
+    const item = nodes.length ? this.items.get(Number(nodes[nodes.length - 1].dataset.id)) : null;
+    if (!item) return false;
+    this.edit(item);
+    return true;
+  }
+
+  /** The server refused a frame: an edit's editor can send again, and a refused switch
+   * leaves the focus where it is. */
+  refused() {
+    editRefused(this.ui.messages);
+    this.refocus = null;
   }
 
   /** A `message`: insert it, or update the one with its id. */
