@@ -117,6 +117,15 @@ def browser():
         launched.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A page of its own in Chromium, noting its script errors in `page.errors`."""
+    from tests.live import browser_page
+
+    with browser_page(browser) as page:
+        yield page
+
+
 @pytest.fixture(scope="module")
 def render_page(browser):
     """A Chromium page with the site's renderer loaded as `window.harness`."""

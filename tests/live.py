@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +134,17 @@ def log_in(
 def send(page, text: str) -> None:
     page.fill("#composer-input", text)
     page.press("#composer-input", "Enter")
+
+
+@contextmanager
+def browser_page(browser, **options):
+    """A page in a browser context of its own (its own cookies), 1200 by 800 unless `options`
+    say otherwise, noting the page's script errors in `page.errors`."""
+    context = browser.new_context(**({"viewport": {"width": 1200, "height": 800}} | options))
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()

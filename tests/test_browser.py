@@ -63,16 +63,6 @@ def unscripted(live_upstream):
     live_upstream.replies.clear()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
-
-
 def reply_text(page) -> str:
     return page.locator("article[data-role=assistant]").last.inner_text()
 

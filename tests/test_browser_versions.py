@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live import create_user, log_in, send, start_site
+from tests.live import browser_page, create_user, log_in, send, start_site
 from tests.upstream_server import error_reply, text_reply
 
 pytestmark = pytest.mark.browser
@@ -41,13 +41,9 @@ def unscripted(live_upstream):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
+    with browser_page(browser) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        yield page
 
 
 def user(text: str) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import create_user, log_in, start_site
+from tests.live import browser_page, create_user, log_in, start_site
 
 pytestmark = pytest.mark.browser
 
@@ -26,10 +26,8 @@ def site(tmp_path_factory, live_upstream):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(accept_downloads=True)
-    page = context.new_page()
-    yield page
-    context.close()
+    with browser_page(browser, accept_downloads=True) as page:
+        yield page
 
 
 def test_import_chatgpt_history_then_export_it_all(site, page, tmp_path):

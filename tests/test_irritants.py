@@ -76,16 +76,6 @@ def unscripted(live_upstream):
     live_upstream.replies.clear()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
-
-
 def seconds_in(text: str) -> int:
     """The wait a countdown shows: "Try again in 20 s.", "1 min 05 s.", "1 min."."""
     match = re.search(r"Try again in (?:(\d+) min)? ?(?:(\d+) s)?\.", text)

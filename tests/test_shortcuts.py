@@ -31,16 +31,6 @@ def unscripted(live_upstream):
     live_upstream.replies.clear()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
-
-
 def active_id(page) -> str:
     return page.evaluate("document.activeElement.id")
 

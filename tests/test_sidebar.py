@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from chat import models, paging
 from chat.models import Conversation, Message
-from tests.live import create_user, log_in, send, start_site
+from tests.live import browser_page, create_user, log_in, send, start_site
 from tests.test_protocol_shapes import check
 from tests.test_sidebar_paging import every_page, listed_ids, many, next_cursor
 from tests.upstream_server import text_reply
@@ -313,14 +313,8 @@ def state(site, title: str) -> str:
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(
-        viewport={"width": 1200, "height": 800}, timezone_id="America/New_York"
-    )
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
+    with browser_page(browser, timezone_id="America/New_York") as page:
+        yield page
 
 
 def groups(page) -> list[tuple[str, list[str]]]:

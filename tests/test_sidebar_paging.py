@@ -243,16 +243,6 @@ def site(tmp_path_factory):
     live.stop()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    yield page
-    context.close()
-
-
 def titles(page) -> list[str]:
     return page.locator("#conv-list .conv-link").all_inner_texts()
 
