@@ -132,6 +132,7 @@ class Generation:
         self._pieces: list[str] = []  # the round's text so far
         self._unsent: list[str] = []  # the end of it, not yet in a frame
         self.length = 0  # of the text, in UTF-16 code units
+        self.checkpointed = 0  # how much of it the last checkpoint wrote (chat.running)
         self._sent_length = 0
         self.last_frame_at = 0.0
         self.changed.clear()

@@ -221,19 +221,29 @@ def _show(conversation: Conversation, leaf: int) -> None:
 
 
 @database_sync_to_async
-def checkpoint_all(texts: dict[int, str]) -> None:
-    """`checkpoint` for many replies (message id: text so far) in one transaction.
+def checkpoint_all(texts: dict[int, str | None]) -> None:
+    """Checkpoint many replies (message id: text so far, or None to only mark the row
+    alive) in one transaction.
 
     One statement run for every row: an ORM update per reply cost the database thread,
     and so the event loop waiting on the GIL, about a tenth of a busy process's time.
     """
     table = connection.ops.quote_name(Message._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    streaming = Status.STREAMING.value
+    written = [(text, now, pk, streaming) for pk, text in texts.items() if text is not None]
+    alive = [(now, pk, streaming) for pk, text in texts.items() if text is None]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET content = %s, updated = %s WHERE id = %s AND status = %s",  # noqa: S608 - a table name
-            [(text, now, pk, Status.STREAMING.value) for pk, text in texts.items()],
-        )
+        if written:
+            cursor.executemany(
+                f"UPDATE {table} SET content = %s, updated = %s WHERE id = %s AND status = %s",  # noqa: S608 - a table name
+                written,
+            )
+        if alive:
+            cursor.executemany(
+                f"UPDATE {table} SET updated = %s WHERE id = %s AND status = %s",  # noqa: S608 - a table name
+                alive,
+            )
 
 
 @database_sync_to_async

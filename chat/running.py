@@ -140,16 +140,38 @@ def _keep_checkpointing() -> None:
         _checkpointers[loop] = loop.create_task(_checkpoint_all(), name="checkpoints")
 
 
+# A checkpoint rewrites a reply's text whole. Rewritten at every interval, a reply streamed
+# at a fixed rate cost bytes growing with the square of its length. Short replies are
+# rewritten whenever they grew; past REWRITE_BELOW characters, only once they have grown by
+# GROWTH of what was last written, so the bytes written stay within a few times the reply's
+# length. Between those, the checkpoint only marks the row alive.
+REWRITE_BELOW = 8_000  # characters
+GROWTH = 0.25
+
+
+def _worth_writing(reply: Generation) -> bool:
+    written, length = reply.checkpointed, reply.length
+    grown = length - written
+    return grown > 0 and (length <= REWRITE_BELOW or grown >= GROWTH * written)
+
+
 async def _checkpoint_all() -> None:
-    """Save the text so far of every reply in this process every CHAT_CHECKPOINT_INTERVAL,
-    all in one database call, beside the frames, never in their way; an unchanged reply
-    is saved too, which shows its writer is alive."""
+    """Every CHAT_CHECKPOINT_INTERVAL, in one database call for all of this process's
+    replies: the text so far of each that grew enough (above), and for every one the time,
+    which shows its writer is alive. Beside the frames, never in their way."""
     while _running:
         await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
         # A round being saved (`finished`) is left to its final save.
-        texts = {r.message_id: r.text for r in list(_running.values()) if not r.finished}
-        if not texts:
+        live = [r for r in list(_running.values()) if not r.finished]
+        if not live:
             continue
+        texts: dict[int, str | None] = {}
+        for reply in live:
+            if _worth_writing(reply):
+                texts[reply.message_id] = reply.text
+                reply.checkpointed = reply.length
+            else:
+                texts[reply.message_id] = None
         try:
             await replies.checkpoint_all(texts)
         except Exception:

