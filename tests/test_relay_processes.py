@@ -20,9 +20,18 @@ WORDS = [f"word{i} " for i in range(60)]
 REPLY = "".join(WORDS)
 
 
+# One user writes many replies at once in the load test: the per-user limits are raised.
+LIMITS = {
+    "CHAT_USER_MAX_REPLIES": "100",
+    "CHAT_USER_MESSAGES_PER_MINUTE": "1000",
+    "CHAT_USER_MAX_SOCKETS": "200",
+    "CHAT_SOCKET_FRAME_BURST": "100",
+}
+
+
 @pytest.fixture(scope="module")
 def two_sites(tmp_path_factory, live_upstream):
-    with services.two_sites(tmp_path_factory, live_upstream.url) as sites:
+    with services.two_sites(tmp_path_factory, live_upstream.url, **LIMITS) as sites:
         yield sites
 
 
@@ -184,3 +193,31 @@ async def test_stop_sent_to_another_process_stops_the_reply(two_sites, live_upst
     )
     assert data["messages"][-1]["status"] == "stopped"
     assert "w1999" not in data["messages"][-1]["content"]
+
+
+async def test_under_load_every_watcher_elsewhere_gets_its_reply_whole_to_the_last_frame(
+    two_sites, live_upstream
+):
+    """40 replies at once at 30 tokens a second, written by one process, each watched from
+    the other as soon as it starts: every watcher gets its reply whole, ending with its
+    last frame."""
+    count, (first, second) = 40, two_sites
+    words = [f"w{i} " for i in range(90)]  # three seconds each
+    cookies = log_in(first), log_in(second)
+    writers = [Client(first, cookies[0]) for _ in range(count)]
+    watchers = [Client(second, cookies[1]) for _ in range(count)]
+    for client in writers + watchers:
+        await client.__aenter__()
+    try:
+        started = []
+        for writer, watcher in zip(writers, watchers, strict=True):
+            started.append(await start_reply(writer, words, live_upstream, pause=1 / 30))
+            await watcher.send({"type": "open", "conversation": started[-1][0]})
+        watched = await asyncio.gather(
+            *(watcher.until(is_last_frame, timeout=60) for watcher in watchers)
+        )
+    finally:
+        await asyncio.gather(*(client.__aexit__(None, None, None) for client in writers + watchers))
+    for frames, (_, message) in zip(watched, started, strict=True):
+        assert frames[-1]["status"] == "complete"
+        assert apply(ReplyView(), frames, message).text == "".join(words)
