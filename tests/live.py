@@ -148,3 +148,16 @@ def browser_page(browser, **options):
         yield page
     finally:
         context.close()
+
+
+@contextmanager
+def running_site(workdir: Path, env: dict[str, str], users: tuple[str, ...] = ("alice",)):
+    """A site started on `env` with these users (each's password: `<name>-password-1`),
+    stopped afterwards."""
+    live = start_site(workdir, env)
+    try:
+        for name in users:
+            create_user(live, name, f"{name}-password-1")
+        yield live
+    finally:
+        live.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live import browser_page, create_user, log_in, send, start_site
+from tests.live import browser_page, log_in, running_site, send
 from tests.upstream_server import error_reply, text_reply
 
 pytestmark = pytest.mark.browser
@@ -18,7 +18,7 @@ USER = "article[data-role=user]"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_upstream):
-    live = start_site(
+    with running_site(
         tmp_path_factory.mktemp("site"),
         {
             "OPENAI_BASE_URL": live_upstream.url,
@@ -27,10 +27,8 @@ def site(tmp_path_factory, live_upstream):
             "CHAT_SYSTEM_PROMPT": SYSTEM["content"],
             "CHAT_MODEL_TITLES": "false",
         },
-    )
-    create_user(live, "alice", "alice-password-1")
-    yield live
-    live.stop()
+    ) as live:
+        yield live
 
 
 @pytest.fixture(autouse=True)

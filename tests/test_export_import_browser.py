@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import browser_page, create_user, log_in, start_site
+from tests.live import browser_page, log_in, running_site
 
 pytestmark = pytest.mark.browser
 
@@ -15,13 +15,11 @@ CHATGPT = Path(__file__).parent / "exports" / "chatgpt_conversations.json"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_upstream):
-    live = start_site(
+    with running_site(
         tmp_path_factory.mktemp("data"),
         {"OPENAI_BASE_URL": live_upstream.url, "OPENAI_API_KEY": "sk-data"},
-    )
-    create_user(live, "alice", "alice-password-1")
-    yield live
-    live.stop()
+    ) as live:
+        yield live
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.providers.http import UpstreamError
-from tests.live import create_user, log_in, send, start_site
+from tests.live import log_in, running_site, send
 from tests.test_upstream import streamed
 from tests.upstream_server import error_reply, text_reply
 
@@ -55,7 +55,7 @@ async def test_a_providers_429_with_a_date_says_the_seconds_until_then(upstream)
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_upstream):
-    live = start_site(
+    with running_site(
         tmp_path_factory.mktemp("site"),
         {
             "OPENAI_BASE_URL": live_upstream.url,
@@ -64,11 +64,9 @@ def site(tmp_path_factory, live_upstream):
             "CHAT_LOGIN_FAILURES": "2",
             "CHAT_LOGIN_COOLOFF": "40",
         },
-    )
-    create_user(live, "alice", "alice-password-1")
-    create_user(live, "carol", "carol-password-1")
-    yield live
-    live.stop()
+        users=("alice", "carol"),
+    ) as live:
+        yield live
 
 
 @pytest.fixture(autouse=True)
@@ -144,10 +142,9 @@ def test_the_login_lockout_counts_down(page, site):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    live = start_site(tmp_path_factory.mktemp("demo"), {})  # no provider: demo mode
-    create_user(live, "newcomer", "newcomer-password-1")
-    yield live
-    live.stop()
+    # No provider: demo mode.
+    with running_site(tmp_path_factory.mktemp("demo"), {}, users=("newcomer",)) as live:
+        yield live
 
 
 @pytest.mark.browser

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.live import create_user, log_in, send, start_site
+from tests.live import log_in, running_site, send
 from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_upstream):
-    live = start_site(
+    with running_site(
         tmp_path_factory.mktemp("limited"),
         {
             "OPENAI_BASE_URL": live_upstream.url,
@@ -24,11 +24,9 @@ def site(tmp_path_factory, live_upstream):
             "CHAT_USER_MESSAGES_PER_MINUTE": "2",
             "CHAT_USER_MAX_SOCKETS": "2",
         },
-    )
-    create_user(live, "alice", "alice-password-1")
-    create_user(live, "carol", "carol-password-1")
-    yield live
-    live.stop()
+        users=("alice", "carol"),
+    ) as live:
+        yield live
 
 
 @pytest.fixture

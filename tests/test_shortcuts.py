@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.live import create_user, log_in, send, start_site
+from tests.live import log_in, running_site, send
 from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
@@ -17,13 +17,11 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_upstream):
-    live = start_site(
+    with running_site(
         tmp_path_factory.mktemp("site"),
         {"OPENAI_BASE_URL": live_upstream.url, "OPENAI_API_KEY": "sk-keys"},
-    )
-    create_user(live, "alice", "alice-password-1")
-    yield live
-    live.stop()
+    ) as live:
+        yield live
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from chat import models, paging
 from chat.models import Conversation, Message
-from tests.live import browser_page, create_user, log_in, send, start_site
+from tests.live import browser_page, log_in, running_site, send
 from tests.test_protocol_shapes import check
 from tests.test_sidebar_paging import every_page, listed_ids, many, next_cursor
 from tests.upstream_server import text_reply
@@ -259,18 +259,16 @@ DATED = [  # title, updated (UTC), its group for a reader in New York
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_upstream):
-    live = start_site(
+    with running_site(
         tmp_path_factory.mktemp("site"),
         {
             "OPENAI_BASE_URL": live_upstream.url,
             "OPENAI_API_KEY": "sk-sidebar",
             "CHAT_UNDO_SECONDS": str(UNDO_SECONDS),
         },
-    )
-    create_user(live, "alice", "alice-password-1")
-    create_user(live, "bob", "bob-password-1")
-    yield live
-    live.stop()
+        users=("alice", "bob"),
+    ) as live:
+        yield live
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ sees the tokens of the reply, drawn as a bar, and the CSP refuses nothing on the
 
 import pytest
 
-from tests.live import create_user, log_in, send, start_site
+from tests.live import log_in, running_site, send
 from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_upstream):
-    live = start_site(
+    with running_site(
         tmp_path_factory.mktemp("usage"),
         {
             "OPENAI_BASE_URL": live_upstream.url,
@@ -20,10 +20,8 @@ def site(tmp_path_factory, live_upstream):
             "CHAT_PRICES": "test-model=1000/2000",
             "CHAT_QUOTA_DAILY_TOKENS": "1000",
         },
-    )
-    create_user(live, "alice", "alice-password-1")
-    yield live
-    live.stop()
+    ) as live:
+        yield live
 
 
 def test_a_users_usage_page_shows_the_reply_they_had(site, browser, live_upstream):
