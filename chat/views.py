@@ -60,7 +60,6 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             "review_note": review_note(conversation) if conversation else "",
             "demo_mode": settings.CHAT_DEMO_MODE,
             "undo_seconds": settings.CHAT_UNDO_SECONDS,
-            "export_urls": export_urls(),
             "title_max_length": TITLE_MAX_LENGTH,
             "vocabulary": vocabulary(),
             "page_data": {
@@ -79,12 +78,6 @@ def _page(request: HttpRequest, conversation: Conversation | None) -> HttpRespon
             },
         },
     )
-
-
-def export_urls() -> dict[str, str]:
-    """Where the sidebar's ⋯ menu exports a conversation, by format, with 999999999 in
-    place of its id (the page puts the id in)."""
-    return {kind: reverse(f"chat:export_{kind}", args=[999999999]) for kind in ("md", "json")}
 
 
 class LoginView(auth_views.LoginView):

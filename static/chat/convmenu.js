@@ -7,15 +7,11 @@
 import { cloneTemplate } from "./dom.js";
 
 export class ConvMenu {
-  /** `list`: the conversation list; `onAction(action, li, item)`: an item was chosen;
-   * `formats`: the export formats the site serves (the others are left out). */
-  constructor(list, { onAction, formats }) {
+  /** `list`: the conversation list; `onAction(action, li, item)`: an item was chosen. */
+  constructor(list, { onAction }) {
     this.list = list;
     this.onAction = onAction;
     this.menu = cloneTemplate("conv-menu");
-    for (const item of this.menu.querySelectorAll('[data-action="export"]')) {
-      if (!formats.includes(item.dataset.format)) item.remove();
-    }
     this.button = null; // the ⋯ button of the item whose menu is open
 
     list.addEventListener("click", (event) => {

@@ -15,13 +15,6 @@ const LOAD_AHEAD = "0px 0px 300px 0px"; // fetch the next page this far before t
 const REGROUP_MS = 60000; // "Today" becomes "Yesterday" at midnight, with the tab open
 const UNDO_KEY = "chat.undo"; // a delete of the page's own conversation, offered on the next
 
-/** Download the conversation in a format whose URL the list carries (data-export-<format>-url,
- * from views.export_urls). */
-export function exportConversation(list, id, format) {
-  const url = list.dataset[`export${format[0].toUpperCase()}${format.slice(1)}Url`];
-  if (url) window.location.assign(url.replace(ID_PLACEHOLDER, String(id)));
-}
-
 export class Sidebar {
   /** `ui`: {app, sidebar, toggle, close, backdrop, list, title}. */
   constructor(ui) {
@@ -31,8 +24,7 @@ export class Sidebar {
     const list = ui.list;
     this.undo = null; // the Undo on offer: {toast, timer}
     this.deleting = new Set(); // ids deleted from this page (their `deleted` frame is ours)
-    const formats = ["md", "json"].filter((format) => this.url(`export-${format}`, 0));
-    this.menu = new ConvMenu(list, { formats, onAction: (action, li, item) => this.act(action, li, item) });
+    this.menu = new ConvMenu(list, { onAction: (action, li, item) => this.act(action, li, item) });
     // Keeps focus in the title box when Save is pressed (Safari does not focus buttons on
     // click, so focusout would cancel the rename before the click lands).
     list.addEventListener("mousedown", (event) => {
@@ -277,7 +269,7 @@ export class Sidebar {
   act(action, li, item) {
     if (action === "rename") this.startRename(li.querySelector(".conv-rename"));
     else if (action === "pin") this.setPinned(li, !li.dataset.pinned);
-    else if (action === "export") exportConversation(this.ui.list, li.dataset.id, item.dataset.format);
+    else if (action === "export") window.location.assign(this.url(`export-${item.dataset.format}`, li.dataset.id));
     else if (action === "delete") this.delete(li);
   }
 
