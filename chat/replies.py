@@ -49,8 +49,13 @@ def mark_dead_replies(conversation: Conversation | None, running: set[int]) -> i
 def live_reply(conversation: Conversation, running: set[int]) -> Message | None:
     """The reply being written in this conversation, by whichever process, if any;
     `running`: the replies this process is writing."""
+    streaming = conversation.messages.filter(status=Status.STREAMING)
+    # Most conversations have no reply streaming: one read, and no update to look for dead
+    # ones (that update was the heaviest statement of a reply's start on PostgreSQL).
+    if not streaming.exists():
+        return None
     mark_dead_replies(conversation, running)
-    return conversation.messages.filter(status=Status.STREAMING).first()
+    return streaming.first()
 
 
 # Where a reply starts: at the end of the branch shown (a message sent, a retry after a
