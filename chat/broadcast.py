@@ -31,9 +31,12 @@ PROCESS_ID = uuid.uuid4().hex
 
 
 class Subscriber(Protocol):
-    async def relay(self, data: str, message: int | None = None, seq: int = 0) -> None:
+    async def relay(
+        self, data: str, message: int | None = None, seq: int = 0, text: bytes | None = None
+    ) -> None:
         """Send `data` (an encoded event) to the browser; `message` and `seq` say which
-        reply frame it is, if it is one."""
+        reply frame it is, if it is one; `text`: the frame's text as UTF-8, when the frame
+        holds nothing else (a socket may send it alone: see docs/protocol.md)."""
 
 
 _subscribers: dict[int, set[Subscriber]] = defaultdict(set)
@@ -65,13 +68,17 @@ def encode(event: dict) -> str:
 
 
 async def relay_here(
-    conversation_id: int, data: str, message: int | None = None, seq: int = 0
+    conversation_id: int,
+    data: str,
+    message: int | None = None,
+    seq: int = 0,
+    text: bytes | None = None,
 ) -> None:
     """Hand an encoded event to this process's sockets on the conversation. One socket
     that fails is dropped, and the others still get it."""
     for subscriber in list(_subscribers.get(conversation_id, ())):
         try:
-            await subscriber.relay(data, message, seq)
+            await subscriber.relay(data, message, seq, text)
         except Exception:
             log.exception("a socket on conversation %s failed; it is dropped", conversation_id)
             unsubscribe(conversation_id, subscriber)
@@ -127,10 +134,13 @@ async def publish_history(conversation_id: int, messages: list[MessageData]) -> 
         await slices.pause()
 
 
-async def send_to(channel: str, data: str, message: int | None = None, seq: int = 0) -> None:
+async def send_to(
+    channel: str, data: str, message: int | None = None, seq: int = 0, text: bytes | None = None
+) -> None:
     """Send an encoded frame to one socket in another process."""
     await get_channel_layer().send(
-        channel, {"type": "chat.relay", "data": data, "message": message, "seq": seq}
+        channel,
+        {"type": "chat.relay", "data": data, "message": message, "seq": seq, "text": text},
     )
 
 

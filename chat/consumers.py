@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -49,7 +50,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.session_key = self.scope["session"].session_key
         self.conversation_id: int | None = None
         # Events held back while `open` sends the history, so nothing overtakes it.
-        self.held: list[tuple[str, int | None, int]] | None = None
+        self.held: list[tuple[str, int | None, int, bytes | None]] | None = None
+        # A page that asked for them (`?frames=compact`) is sent a text-only frame as the
+        # text alone, in a binary message, when it follows the same reply's text-only frame
+        # (docs/protocol.md): `continues` is that frame's (message, seq).
+        self.compact = "compact" in parse_qs(self.scope["query_string"].decode()).get("frames", ())
+        self.continues: tuple[int, int] | None = None
         # The channel and reply of a reply written in another process that this socket
         # watches, and whether that writer still shows signs of life.
         self.watching = ""
@@ -297,12 +303,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # --- events for the browser ----------------------------------------------------------
 
-    async def relay(self, data: str, message: int | None = None, seq: int = 0) -> None:
+    async def relay(
+        self, data: str, message: int | None = None, seq: int = 0, text: bytes | None = None
+    ) -> None:
         """An encoded event for this socket's conversation (chat.broadcast.Subscriber)."""
         if self.held is not None:
-            self.held.append((data, message, seq))
+            self.held.append((data, message, seq, text))
+        else:
+            await self.send_event(data, message, seq, text)
+
+    async def send_event(
+        self, data: str, message: int | None, seq: int, text: bytes | None = None
+    ) -> None:
+        if text is not None and self.compact and self.continues == (message, seq - 1):
+            await self.send(bytes_data=text)
         else:
             await self.send(text_data=data)
+        if message is not None:  # a reply's frame
+            self.continues = (message, seq) if text is not None else None
 
     async def chat_event(self, event: dict) -> None:
         """A conversation event from the group: one another process sent."""
@@ -316,7 +334,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_relay(self, event: dict) -> None:
         """A frame of a reply this socket watches in another process."""
-        await self.relay(event["data"], event.get("message"), event.get("seq", 0))
+        text = event.get("text")
+        await self.relay(
+            event["data"],
+            event.get("message"),
+            event.get("seq", 0),
+            text if isinstance(text, bytes) else None,
+        )
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -326,6 +350,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.conversation_id is not None:
             await self.leave()
         self.held = [] if hold else None
+        self.continues = None
         self.conversation_id = pk
         broadcast.subscribe(pk, self)
         await broadcast.join_group(pk, self.channel_name)
@@ -348,6 +373,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             for data in pieces:
                 await self.send(text_data=data)
                 await slices.pause()
+            self.continues = None  # the next frame says again where the text goes on
             return writing_here.message_id, seq
         if live.writer and broadcast.multi_process():
             # Its writer sends the snapshot, then every frame, to this socket's channel.
@@ -359,10 +385,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """Send what arrived during `open`, less the frames the snapshot already holds."""
         held = self.held or []
         while held:
-            data, message, seq = held.pop(0)
+            data, message, seq, text = held.pop(0)
             if snapshot is not None and message == snapshot[0] and seq <= snapshot[1]:
                 continue
-            await self.send(text_data=data)
+            await self.send_event(data, message, seq, text)
         self.held = None
 
     async def refuse_if_busy(self, conversation: Conversation) -> None:

@@ -49,6 +49,7 @@ TOOL_STOPPED = "Stopped by the user before the tool finished."
 SERVER_FAILED = "Something went wrong on the server while writing this reply."
 NOT_SAVED = "The server could not save the end of this reply. What arrived before is kept."
 SAVE_RETRY_DELAY = 0.5  # seconds
+TEXT_ONLY = {"type", "message", "offset", "text", "seq"}  # a frame's keys when it holds text only
 
 
 @dataclass
@@ -224,10 +225,14 @@ class Generation:
     async def _send(self, frames: list[Frame]) -> None:
         for frame in frames:
             data = broadcast.encode(frame)
-            await broadcast.relay_here(self.conversation_id, data, self.message_id, frame["seq"])
+            # Text and nothing else, as most frames are: a socket that has the frame before
+            # may send just the text (docs/protocol.md, "Text-only frames").
+            text = frame["text"].encode() if frame.keys() == TEXT_ONLY else None
+            seq = frame["seq"]
+            await broadcast.relay_here(self.conversation_id, data, self.message_id, seq, text)
             for channel in list(self.remote_watchers):
                 try:
-                    await broadcast.send_to(channel, data, self.message_id, frame["seq"])
+                    await broadcast.send_to(channel, data, self.message_id, seq, text)
                 except Exception:  # a full or gone channel: that socket resynchronises
                     log.exception("watcher %s of reply %s dropped", channel, self.message_id)
                     self.remote_watchers.discard(channel)

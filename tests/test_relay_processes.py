@@ -14,7 +14,7 @@ import websockets
 
 from tests import services
 from tests.upstream_server import text_reply
-from tests.ws import ReplyView, utf16_length
+from tests.ws import Frames, ReplyView, utf16_length
 
 WORDS = [f"word{i} " for i in range(60)]
 REPLY = "".join(WORDS)
@@ -51,12 +51,14 @@ def log_in(site) -> str:
 class Client:
     """One browser tab's socket, speaking docs/protocol.md."""
 
-    def __init__(self, site, cookie: str) -> None:
-        self.site, self.cookie = site, cookie
+    def __init__(self, site, cookie: str, compact: bool = False) -> None:
+        self.site, self.cookie, self.compact = site, cookie, compact
+        self.frames = Frames()
 
     async def __aenter__(self) -> Client:
         self.ws = await websockets.connect(
-            self.site.url.replace("http", "ws") + "/ws/chat/",
+            self.site.url.replace("http", "ws")
+            + ("/ws/chat/?frames=compact" if self.compact else "/ws/chat/"),
             additional_headers={"Cookie": f"sessionid={self.cookie}", "Origin": self.site.url},
         )
         return self
@@ -68,7 +70,7 @@ class Client:
         await self.ws.send(json.dumps(frame))
 
     async def recv(self, timeout: float = 10) -> dict:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        return self.frames.read(await asyncio.wait_for(self.ws.recv(), timeout))
 
     async def until(self, predicate, timeout: float = 15) -> list[dict]:
         frames = []
@@ -99,11 +101,15 @@ async def start_reply(client: Client, pieces: list[str], upstream, pause=0.05) -
     return frames[0]["conversation"]["id"], frames[-1]["message"]["id"]
 
 
+@pytest.mark.parametrize("compact", [False, True], ids=["json", "compact"])
 async def test_a_reply_written_by_one_process_is_watched_whole_from_another(
-    two_sites, live_upstream
+    two_sites, live_upstream, compact
 ):
     first, second = two_sites
-    async with Client(first, log_in(first)) as writer, Client(second, log_in(second)) as watcher:
+    async with (
+        Client(first, log_in(first), compact) as writer,
+        Client(second, log_in(second), compact) as watcher,
+    ):
         conversation, message = await start_reply(writer, WORDS, live_upstream)
         written = await writer.until(
             lambda f: f["type"] == "frame" and "word5" in f.get("text", "")
@@ -125,6 +131,8 @@ async def test_a_reply_written_by_one_process_is_watched_whole_from_another(
     assert apply(ReplyView(), watched, message).text == REPLY
     assert apply(ReplyView(), written, message).text == REPLY
     assert watched[-1]["status"] == written[-1]["status"] == "complete"
+    if compact:  # text alone crossed processes too
+        assert watcher.frames.binary > 0 and writer.frames.binary > 0
 
 
 async def test_a_tab_that_comes_back_on_another_process_gets_only_what_it_lacks(

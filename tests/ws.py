@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -12,16 +13,55 @@ from chatsite.asgi import application
 from tests.conftest import session_cookie
 
 
+class Frames:
+    """Reads what a socket receives as the page does (static/chat/socket.js): JSON, or a
+    text-only frame sent as its text alone, which goes on from the text-only frame before."""
+
+    def __init__(self) -> None:
+        self.continues: tuple[int, int, int] | None = None  # message, seq, where text ends
+        self.binary = 0  # how many came as text alone
+
+    def read(self, raw: str | bytes) -> dict:
+        if isinstance(raw, bytes):
+            assert self.continues is not None, "text alone with no text-only frame before it"
+            self.binary += 1
+            message, seq, end = self.continues
+            frame = {"type": "frame", "message": message, "offset": end, "text": raw.decode()}
+            frame["seq"] = seq + 1
+        else:
+            frame = json.loads(raw)
+        if frame.get("type") == "frame":
+            text_only = frame.keys() == {"type", "message", "offset", "text", "seq"}
+            self.continues = (
+                (frame["message"], frame["seq"], frame["offset"] + utf16_length(frame["text"]))
+                if text_only
+                else None
+            )
+        return frame
+
+
 class Socket:
-    def __init__(self, cookie: str | None, origin: str = "http://localhost") -> None:
+    """`compact`: ask for text-only frames as their text alone, as the page does; `recv`
+    turns each back into the frame it stands for, as the page does (static/chat/socket.js),
+    and `binary` counts them."""
+
+    def __init__(
+        self, cookie: str | None, origin: str = "http://localhost", compact: bool = False
+    ) -> None:
         headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
         if cookie:
             headers.append((b"cookie", f"sessionid={cookie}".encode()))
-        self.communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+        path = "/ws/chat/?frames=compact" if compact else "/ws/chat/"
+        self.communicator = WebsocketCommunicator(application, path, headers=headers)
+        self.frames = Frames()
+
+    @property
+    def binary(self) -> int:
+        return self.frames.binary
 
     @classmethod
-    async def open_as(cls, user, origin: str = "http://localhost") -> Socket:
-        socket = cls(await sync_to_async(session_cookie)(user), origin)
+    async def open_as(cls, user, origin: str = "http://localhost", compact: bool = False) -> Socket:
+        socket = cls(await sync_to_async(session_cookie)(user), origin, compact)
         connected, _ = await socket.communicator.connect()
         assert connected, "the socket was refused"
         return socket
@@ -33,7 +73,7 @@ class Socket:
         await self.communicator.send_to(text_data=text)
 
     async def recv(self, timeout: float = 5) -> dict:
-        return await self.communicator.receive_json_from(timeout=timeout)
+        return self.frames.read(await self.communicator.receive_from(timeout=timeout))
 
     async def recv_until(self, predicate, timeout: float = 10) -> list[dict]:
         """Every frame up to and including the first that matches."""

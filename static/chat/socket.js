@@ -25,6 +25,9 @@ export class Socket {
     this.onOpen = onOpen;
     this.onClose = onClose;
     this.ws = null;
+    // The reply frame before, when it held text only: a binary message goes on from it.
+    this.continues = null;
+    this.decoder = new TextDecoder();
     this.backoff = BACKOFF_MIN_MS;
     this.timer = 0;
     this.failures = 0;
@@ -64,8 +67,11 @@ export class Socket {
     window.clearTimeout(this.timer);
     this.timer = 0;
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${window.location.host}${this.path}`);
+    // frames=compact: the server may send a text-only frame as its text alone (dispatch).
+    const ws = new WebSocket(`${scheme}//${window.location.host}${this.path}?frames=compact`);
+    ws.binaryType = "arraybuffer";
     this.ws = ws;
+    this.continues = null;
     ws.addEventListener("open", () => this.opened(ws));
     ws.addEventListener("close", (event) => this.closed(ws, event.code));
     ws.addEventListener("message", (event) => this.dispatch(event.data));
@@ -129,10 +135,23 @@ export class Socket {
 
   dispatch(data) {
     let frame;
-    try {
-      frame = JSON.parse(data);
-    } catch {
-      return; // not ours to mend; the next history puts things right
+    if (data instanceof ArrayBuffer) {
+      // A text-only frame sent as its text: the next of the reply frame before it.
+      const before = this.continues;
+      if (!before) return; // never sent without one (docs/protocol.md)
+      frame = { type: "frame", message: before.message, offset: before.end, text: this.decoder.decode(data), seq: before.seq + 1 };
+    } else {
+      try {
+        frame = JSON.parse(data);
+      } catch {
+        return; // not ours to mend; the next history puts things right
+      }
+    }
+    if (frame && frame.type === "frame") {
+      const textOnly = typeof frame.text === "string" && !("tools" in frame) && !("status" in frame);
+      this.continues = textOnly
+        ? { message: frame.message, seq: frame.seq, end: frame.offset + frame.text.length }
+        : null;
     }
     const handler = frame && Object.hasOwn(this.handlers, frame.type) ? this.handlers[frame.type] : null;
     if (handler) handler(frame);
