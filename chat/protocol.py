@@ -61,6 +61,9 @@ class ToolCallChange(TypedDict, total=False):
 
 
 class Frame(TypedDict):
+    """A reply's frame. One with only type, message, offset, text and seq may reach a
+    socket opened with `?frames=compact` as its text alone (docs/protocol.md)."""
+
     type: Literal["frame"]
     message: int
     seq: int
