@@ -29,12 +29,22 @@ class Limited(Exception):
         self.code, self.retry_after = code, retry_after
 
 
-def check_replies(user_id: int, *, new_message: bool) -> None:
+def check_replies(
+    user_id: int, *, new_message: bool, this_start: tuple[int | None, int | None] = (None, None)
+) -> None:
     """Refuse a reply the user may not start now. Runs in the transaction that starts it,
-    after the user's row is locked, so concurrent starts are counted one after the other."""
-    writing = Message.objects.filter(
-        conversation__user_id=user_id, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
-    ).count()
+    after the user's row is locked, so concurrent starts are counted one after the other;
+    `this_start`: the reply and the user message that transaction made, not counted."""
+    own_reply, own_message = this_start
+    writing = (
+        Message.objects.filter(
+            conversation__user_id=user_id,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+        )
+        .exclude(pk=own_reply)
+        .count()
+    )
     over = quotas.over_quota(user_id)
     if over is not None:
         sentence, wait = over
@@ -50,9 +60,13 @@ def check_replies(user_id: int, *, new_message: bool) -> None:
     minute_ago = timezone.now() - timedelta(minutes=1)
     # Counted in the database: the rows themselves, a minute's worth of datetimes parsed
     # one by one, were a third of a reply's start on a busy process.
-    recent = Message.objects.filter(
-        conversation__user_id=user_id, role=Message.Role.USER, created__gt=minute_ago
-    ).aggregate(count=Count("id"), first=Min("created"))
+    recent = (
+        Message.objects.filter(
+            conversation__user_id=user_id, role=Message.Role.USER, created__gt=minute_ago
+        )
+        .exclude(pk=own_message)
+        .aggregate(count=Count("id"), first=Min("created"))
+    )
     sent = recent["count"]
     if sent >= settings.CHAT_USER_MESSAGES_PER_MINUTE:
         wait = math.ceil((recent["first"] + timedelta(minutes=1) - timezone.now()).total_seconds())

@@ -46,10 +46,12 @@ def mark_dead_replies(conversation: Conversation | None, running: set[int]) -> i
     return mark_stale_replies_interrupted(conversation, running, stale_after=stale_after)
 
 
-def live_reply(conversation: Conversation, running: set[int]) -> Message | None:
+def live_reply(
+    conversation: Conversation, running: set[int], other_than: int | None = None
+) -> Message | None:
     """The reply being written in this conversation, by whichever process, if any;
-    `running`: the replies this process is writing."""
-    streaming = conversation.messages.filter(status=Status.STREAMING)
+    `running`: the replies this process is writing; `other_than`: a reply not to count."""
+    streaming = conversation.messages.filter(status=Status.STREAMING).exclude(pk=other_than)
     # Most conversations have no reply streaming: one read, and no update to look for dead
     # ones (that update was the heaviest statement of a reply's start on PostgreSQL).
     if not streaming.exists():
@@ -95,11 +97,12 @@ def begin(
     writing.
     """
     with transaction.atomic():
-        # Serialises one user's starts across processes (SQLite serialises every write).
-        get_user_model().objects.select_for_update().filter(pk=conversation.user_id).first()
-        if broadcast.multi_process() and live_reply(conversation, running) is not None:
-            raise Busy
-        limits.check_replies(conversation.user_id, new_message=user_text is not None)
+        # Locks, always in this order (as `switch`): the conversation's row, so that what
+        # is read of it is what a reply starts from, then, once this start's rows are
+        # written, the user's row, so that one user's starts are counted one after another
+        # across processes (SQLite serialises every write anyway). Taken last, the user's
+        # lock is held for the counting only, not for the whole start.
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
         forked = parent != AT_LEAF
         if not forked:
             parent = shown_leaf(conversation)
@@ -116,6 +119,14 @@ def begin(
         conversation.updated = timezone.now()
         conversation.save(update_fields=["model", "updated"])
         reply = _new_reply(conversation, writer, parent)
+        get_user_model().objects.select_for_update().filter(pk=conversation.user_id).first()
+        if broadcast.multi_process() and live_reply(conversation, running, reply.pk):
+            raise Busy  # the rows above are rolled back
+        limits.check_replies(
+            conversation.user_id,
+            new_message=user_text is not None,
+            this_start=(reply.pk, user_message.pk if user_message else None),
+        )
     # A reply with no parent (a first message that is a reply) is sent the system prompt
     # only: 0 is no message's id.
     history = conversation.history_for_model(leaf=reply.parent_id or 0)
@@ -190,7 +201,9 @@ def switch(conversation: Conversation, message_id: int, running: set[int]) -> li
     as the page shows it. Refused as Busy while a reply is being written in the
     conversation (its branch must stay shown), NoSuchMessage for a message not in it."""
     with transaction.atomic():
-        # The same lock as `begin`: a reply cannot start halfway through a switch.
+        # The same locks as `begin`, in the same order: a reply cannot start halfway
+        # through a switch.
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
         get_user_model().objects.select_for_update().filter(pk=conversation.user_id).first()
         if live_reply(conversation, running) is not None:
             raise Busy
