@@ -75,13 +75,10 @@ class SSEDecoder:
         if self._after_cr and text[0] == "\n":
             text = text[1:]
         self._after_cr = text.endswith("\r")
-        lines = []
-        start = 0
-        for match in _LINE_END.finditer(text):
-            lines.append(self._partial_line + text[start : match.start()])
-            self._partial_line = ""
-            start = match.end()
-        self._partial_line += text[start:]
+        # Split in C: a provider's chunk is a line or two, once per token, on every stream.
+        lines = _LINE_END.split(text) if "\r" in text else text.split("\n")
+        lines[0] = self._partial_line + lines[0]
+        self._partial_line = lines.pop()  # what follows the last line end: unfinished
         if len(self._partial_line) + self._data_chars > self.max_event_chars:
             raise EventTooLarge(f"an event longer than {self.max_event_chars:,} characters")
         return lines
