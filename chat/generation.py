@@ -129,6 +129,7 @@ class Generation:
         self.status, self.error = Status.STREAMING, ""
         self.sent: list[dict] = []  # the history this round was asked with
         self.finished = False  # the round is over: its last frame is the save's
+        self.flushing = False  # the publisher is sending a frame
         self.seq = 0
         self._pieces: list[str] = []  # the round's text so far
         self._unsent: list[str] = []  # the end of it, not yet in a frame
@@ -416,10 +417,11 @@ async def _round(
     finally:
         generation.finished = True
         generation.changed.set()
-        for helper in helpers:
-            helper.cancel()
-        # The publisher finishes the frame in hand: a numbered frame lost halfway would
-        # leave a gap in every browser.
+        # The publisher finishes the frame in hand (a numbered frame lost halfway would
+        # leave a gap in every browser), and stops at once if it has none.
+        if not generation.flushing:
+            for helper in helpers:
+                helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
     return go_on
 
@@ -461,16 +463,17 @@ async def _publish_frames(generation: Generation) -> None:
     while True:
         await generation.changed.wait()
         wait = generation.last_frame_at + settings.CHAT_FRAME_INTERVAL - loop.time()
-        if wait > 0:
+        if wait > 0 and not generation.finished:
             await asyncio.sleep(wait)
         generation.changed.clear()
         if generation.finished:
             return  # the last frame is the save's, with the rest of the text
+        # Not cancelled while it sends (see _round): no task per frame to shield it.
+        generation.flushing = True
         try:
-            # Shielded: cancelled at the round's end, the frame in hand still goes out whole.
-            await asyncio.shield(generation.flush())
-        except asyncio.CancelledError:
-            return
+            await generation.flush()
+        finally:
+            generation.flushing = False
 
 
 async def _save_round(generation: Generation, *, last: bool) -> None:
