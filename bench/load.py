@@ -529,7 +529,7 @@ def examine(record: dict, times: list[float] | None, tokens: int, target: str) -
     encoded = text.encode("utf-16-le")
     result.text_bytes = len(text.encode())
     if record.get("handshake_failed"):
-        result.failure = "handshake"
+        result.failure = record["error"][:80]  # "handshake: " and why
         return result
     reply = 0 if target == "relay" else None
     held, last_seq, received = 0, 0, []  # (time, held after the frame)

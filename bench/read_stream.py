@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,8 +51,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.load import start_provider
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as workdir:
         provider, port = start_provider(Path(workdir))
