@@ -3,6 +3,7 @@ end, and marked `interrupted` when the process writing them is gone."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
@@ -102,10 +103,15 @@ def begin(
         # written, the user's row, so that one user's starts are counted one after another
         # across processes (SQLite serialises every write anyway). Taken last, the user's
         # lock is held for the counting only, not for the whole start.
-        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        conversation.current_id = (
+            Conversation.objects.select_for_update()
+            .filter(pk=conversation.pk)
+            .values_list("current_id", flat=True)
+            .first()
+        )
         forked = parent != AT_LEAF
         if not forked:
-            parent = shown_leaf(conversation)
+            parent = shown_leaf(conversation, fresh=True)
         user_message = None
         if user_text is not None:
             user_message = Message.objects.create(
@@ -117,9 +123,10 @@ def begin(
             parent = user_message.pk
         conversation.model = model or conversation.model or settings.CHAT_MODEL
         conversation.updated = timezone.now()
-        conversation.save(update_fields=["model", "updated"])
-        reply = _new_reply(conversation, writer, parent)
-        get_user_model().objects.select_for_update().filter(pk=conversation.user_id).first()
+        reply = _new_reply(conversation, writer, parent, also=["model", "updated"])
+        get_user_model().objects.select_for_update().filter(pk=conversation.user_id).values_list(
+            "pk", flat=True
+        ).first()
         if broadcast.multi_process() and live_reply(conversation, running, reply.pk):
             raise Busy  # the rows above are rolled back
         limits.check_replies(
@@ -134,12 +141,16 @@ def begin(
     return Started(user_message.as_dict() if user_message else None, reply, history, shown)
 
 
-def shown_leaf(conversation: Conversation) -> int | None:
-    """The end of the branch shown, read afresh (another tab may have added to it).
-    Messages written without parents (before versions, or by hand) are made one branch."""
-    conversation.refresh_from_db(fields=["current"])
+def shown_leaf(conversation: Conversation, *, fresh: bool = False) -> int | None:
+    """The end of the branch shown, read afresh (another tab may have added to it) unless
+    `fresh` says the caller just did. Messages written without parents (before versions, or
+    by hand) are made one branch."""
+    if not fresh:
+        conversation.refresh_from_db(fields=["current"])
     if conversation.current_id is None:
         ids = list(conversation.messages.values_list("id", flat=True))
+        if not ids:
+            return None  # a conversation's first message: nothing to make a branch of
         Message.objects.bulk_update(
             [Message(pk=pk, parent_id=before) for before, pk in pairwise(ids)], ["parent"]
         )
@@ -220,7 +231,11 @@ def next_round(conversation: Conversation, writer: str, parent: int) -> tuple[Me
     return reply, conversation.history_for_model(leaf=parent)
 
 
-def _new_reply(conversation: Conversation, writer: str, parent: int | None) -> Message:
+def _new_reply(
+    conversation: Conversation, writer: str, parent: int | None, also: Sequence[str] = ()
+) -> Message:
+    """The reply's row, made the end of the branch shown; `also`: fields of the
+    conversation to save in the same statement."""
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
@@ -229,13 +244,14 @@ def _new_reply(conversation: Conversation, writer: str, parent: int | None) -> M
         writer=writer,
         parent_id=parent,
     )
-    _show(conversation, reply.pk)
+    _show(conversation, reply.pk, also)
     return reply
 
 
-def _show(conversation: Conversation, leaf: int) -> None:
+def _show(conversation: Conversation, leaf: int, also: Sequence[str] = ()) -> None:
     conversation.current_id = leaf
-    Conversation.objects.filter(pk=conversation.pk).update(current_id=leaf)
+    changes = {name: getattr(conversation, name) for name in also}
+    Conversation.objects.filter(pk=conversation.pk).update(current_id=leaf, **changes)
 
 
 @database_sync_to_async
