@@ -389,7 +389,7 @@ async def _round(
             if progress.tool_calls:
                 generation.update_calls()
         # The reply stays `streaming` while its tools run: Stop must still reach them.
-        status, error = _outcome(generation.assembler.result())
+        status, error = _outcome(generation.assembler.ending())
         calls = generation.assembler.tool_calls()
         if status == Status.COMPLETE and calls:
             await _run_tools(
@@ -515,29 +515,28 @@ async def _save_final(generation: Generation) -> None:
 
 
 def _final_fields(generation: Generation) -> dict:
-    result = generation.assembler.result()
-    choice = result["choices"][0] if result["choices"] else {}
+    ending = generation.assembler.ending()
     fields = {
         "content": generation.text,
         "status": generation.status,
         "error": generation.error,
         # What the provider says is kept only as a database can store it.
-        "finish_reason": storable(choice.get("finish_reason") or "")[:32],
+        "finish_reason": storable(ending["finish_reason"] or "")[:32],
         # Exactly as streamed, and only once they have results: history needs both.
         "tool_calls": [view.as_upstream() for view in generation.calls]
         if generation.tools_ran
         else None,
-        "usage": _usage(generation, result),
+        "usage": _usage(generation, ending),
     }
-    if result.get("model"):  # the exact model version that answered, when the provider says
-        fields["model"] = generation.model = storable(result["model"])[:200]
+    if ending["model"]:  # the exact model version that answered, when the provider says
+        fields["model"] = generation.model = storable(ending["model"])[:200]
     return fields
 
 
-def _usage(generation: Generation, result: dict) -> dict | None:
+def _usage(generation: Generation, ending: dict) -> dict | None:
     """The round's usage as the provider said it; estimated from the text when it said
     nothing but answered (a round the provider refused used nothing)."""
-    said = known(result.get("usage"))
+    said = known(ending["usage"])
     if said is not None:
         return storable_json(said)
     if not (generation.text or generation.calls):
@@ -582,9 +581,8 @@ async def announce(reply: Message, data: MessageData | None = None) -> None:
     )
 
 
-def _outcome(result: dict) -> tuple[str, str]:
-    choice = result["choices"][0] if result["choices"] else {}
-    reason = choice.get("finish_reason")
+def _outcome(ending: dict) -> tuple[str, str]:
+    reason = ending["finish_reason"]
     if reason in CUT_SHORT:
         return Status.ERROR, CUT_SHORT[reason]
     return Status.COMPLETE, ""

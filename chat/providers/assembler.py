@@ -120,6 +120,17 @@ class StreamAssembler:
         choice = self._choices.get(index)
         return _tool_calls_result(choice) if choice else []
 
+    def ending(self) -> dict[str, Any]:
+        """What ``result()`` says of how the reply ended (the first choice's
+        finish_reason, the model, the usage) without joining its text, which may be
+        megabytes."""
+        first = self._choices[min(self._choices)] if self._choices else None
+        return {
+            "finish_reason": first.finish_reason if first else None,
+            "model": self._model,
+            "usage": self._usage,
+        }
+
     def result(self) -> dict[str, Any]:
         """The reply so far, shaped like OpenAI's response to ``stream=false``."""
         return {
