@@ -315,6 +315,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def send_event(
         self, data: str, message: int | None, seq: int, text: bytes | None = None
     ) -> None:
+        """Send an event; a text-only frame (`text`) as its bare text when this page asked
+        for compact frames and has just had the same reply's text-only frame before it."""
         if text is not None and self.compact and self.continues == (message, seq - 1):
             await self.send(bytes_data=text)
         else:

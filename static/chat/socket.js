@@ -74,7 +74,10 @@ export class Socket {
     this.continues = null;
     ws.addEventListener("open", () => this.opened(ws));
     ws.addEventListener("close", (event) => this.closed(ws, event.code));
-    ws.addEventListener("message", (event) => this.dispatch(event.data));
+    // Only the current socket's: bare text goes on from that socket's frame before.
+    ws.addEventListener("message", (event) => {
+      if (ws === this.ws) this.dispatch(event.data);
+    });
   }
 
   /** The server said when to come back (`retry_after`, seconds): the next reconnect waits
@@ -139,7 +142,8 @@ export class Socket {
       // A text-only frame sent as its text: the next of the reply frame before it.
       const before = this.continues;
       if (!before) return; // never sent without one (docs/protocol.md)
-      frame = { type: "frame", message: before.message, offset: before.end, text: this.decoder.decode(data), seq: before.seq + 1 };
+      const text = this.decoder.decode(data);
+      frame = { type: "frame", message: before.message, offset: before.end, text, seq: before.seq + 1 };
     } else {
       try {
         frame = JSON.parse(data);
