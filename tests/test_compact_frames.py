@@ -16,17 +16,27 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PIECES = [f"piece {i} é 😀 " for i in range(8)]
 
 
-async def test_after_the_first_frame_a_reply_s_text_comes_alone_and_whole(alice, upstream):
-    upstream.queue(text_reply(PIECES, pause=0.08))
-    socket = await Socket.open_as(alice, compact=True)
+async def start_reply(user, upstream, pieces, pause: float, compact: bool = True) -> Socket:
+    """A socket that has sent a first message, whose reply streams `pieces`."""
+    upstream.queue(text_reply(pieces, pause=pause))
+    socket = await Socket.open_as(user, compact=compact)
     await socket.send({"type": "send", "conversation": None, "content": "Hi"})
+    return socket
+
+
+async def raw_until_last_frame(socket: Socket) -> list[str | bytes]:
+    """Every message as it came (text or binary), up to the reply's last frame."""
     raws = []
     while True:
         raw = await socket.communicator.receive_from(timeout=5)
         raws.append(raw)
         if isinstance(raw, str) and raw.startswith('{"type":"frame"') and '"status":' in raw:
-            break
-    alone = [raw for raw in raws if isinstance(raw, bytes)]
+            return raws
+
+
+async def test_after_the_first_frame_a_reply_s_text_comes_alone_and_whole(alice, upstream):
+    socket = await start_reply(alice, upstream, PIECES, pause=0.08)
+    alone = [raw for raw in await raw_until_last_frame(socket) if isinstance(raw, bytes)]
     assert len(alone) >= len(PIECES) - 2  # all but the first frame's and the last's
     # Exactly the text, as UTF-8: nothing around it.
     assert b"".join(alone).decode() in "".join(PIECES)
@@ -36,9 +46,7 @@ async def test_after_the_first_frame_a_reply_s_text_comes_alone_and_whole(alice,
 
 
 async def test_the_page_s_view_of_a_compact_reply_is_exact(alice, upstream):
-    upstream.queue(text_reply(PIECES, pause=0.08))
-    socket = await Socket.open_as(alice, compact=True)
-    await socket.send({"type": "send", "conversation": None, "content": "Hi"})
+    socket = await start_reply(alice, upstream, PIECES, pause=0.08)
     frames = frames_of(await socket.recv_reply_end())
     view = ReplyView()
     for frame in frames:
@@ -51,21 +59,14 @@ async def test_the_page_s_view_of_a_compact_reply_is_exact(alice, upstream):
 
 
 async def test_a_page_that_does_not_ask_gets_every_frame_as_json(alice, upstream):
-    upstream.queue(text_reply(PIECES, pause=0.08))
-    socket = await Socket.open_as(alice)
-    await socket.send({"type": "send", "conversation": None, "content": "Hi"})
-    while True:
-        raw = await socket.communicator.receive_from(timeout=5)
-        assert isinstance(raw, str), "a binary message to a page that did not ask for one"
-        if raw.startswith('{"type":"frame"') and '"status":' in raw:
-            break
+    socket = await start_reply(alice, upstream, PIECES, pause=0.08, compact=False)
+    raws = await raw_until_last_frame(socket)
+    assert all(isinstance(raw, str) for raw in raws), "a binary message to a page that did not ask"
     await socket.close()
 
 
 async def test_a_tab_joining_mid_reply_gets_a_snapshot_then_text_alone_with_no_gap(alice, upstream):
-    upstream.queue(text_reply(PIECES * 2, pause=0.06))
-    first = await Socket.open_as(alice, compact=True)
-    await first.send({"type": "send", "conversation": None, "content": "Hi"})
+    first = await start_reply(alice, upstream, PIECES * 2, pause=0.06)
     conversation_id = (await first.recv())["conversation"]["id"]
     await first.recv_until(lambda f: f["type"] == "frame" and f["seq"] >= 4)
 
@@ -86,9 +87,7 @@ async def test_a_tab_joining_mid_reply_gets_a_snapshot_then_text_alone_with_no_g
 
 
 async def test_a_reconnected_tab_resumes_from_its_offset_and_goes_on_compact(alice, upstream):
-    upstream.queue(text_reply(PIECES * 2, pause=0.06))
-    socket = await Socket.open_as(alice, compact=True)
-    await socket.send({"type": "send", "conversation": None, "content": "Hi"})
+    socket = await start_reply(alice, upstream, PIECES * 2, pause=0.06)
     conversation_id = (await socket.recv())["conversation"]["id"]
     started = await socket.recv_until(
         lambda f: f["type"] == "message" and f["message"]["role"] == "assistant"
