@@ -12,6 +12,7 @@ followed by one tool message per call, exactly as the OpenAI API shapes history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ TOOL_STOPPED = "Stopped by the user before the tool finished."
 SERVER_FAILED = "Something went wrong on the server while writing this reply."
 NOT_SAVED = "The server could not save the end of this reply. What arrived before is kept."
 SAVE_RETRY_DELAY = 0.5  # seconds
+# Text that waited out a frame interval waits for the next token until its oldest part is
+# this share of an interval old (_publish_frames).
+FRAME_HOLD = 0.8
 TEXT_ONLY = {"type", "message", "offset", "text", "seq"}  # a frame's keys when it holds text only
 
 
@@ -137,6 +141,7 @@ class Generation:
         self.checkpointed = 0  # how much of it the last checkpoint wrote (chat.running)
         self._sent_length = 0
         self.last_frame_at = 0.0
+        self.waiting_since: float | None = None  # when the oldest change not yet sent came
         self.changed.clear()
 
     # --- what arrived ------------------------------------------------------------------
@@ -152,6 +157,12 @@ class Generation:
         self._pieces.append(text)
         self._unsent.append(text)
         self.length += utf16_length(text)
+        self.mark_changed()
+
+    def mark_changed(self) -> None:
+        """Something new for the next frame: wake the publisher."""
+        if self.waiting_since is None:
+            self.waiting_since = asyncio.get_running_loop().time()
         self.changed.set()
 
     def update_calls(self) -> None:
@@ -179,7 +190,7 @@ class Generation:
             view.id = storable(call["id"] or view.id)[:200]  # the column holds 200
             view.name = storable(call["function"]["name"])
             view.arguments = storable(call["function"]["arguments"])
-        self.changed.set()
+        self.mark_changed()
 
     def text_from(self, offset: int) -> str:
         """The text from a UTF-16 offset (what a resuming page lacks)."""
@@ -196,6 +207,7 @@ class Generation:
         """The next frames: what is new since the last one (none when nothing is), cut to
         stay under the socket's size limit (chat/frames.py), each with its seq."""
         frame: Frame = {"type": "frame", "message": self.message_id}
+        self.waiting_since = None  # whatever is new goes now
         if self._unsent:
             text = "".join(self._unsent)
             self._unsent.clear()
@@ -434,13 +446,13 @@ async def _run_tools(
     for i, view in enumerate(generation.calls):
         view.id = view.id or f"call_{generation.message_id}_{i}"  # some servers send no id
         view.state = ToolState.RUNNING
-    generation.changed.set()
+    generation.mark_changed()
 
     async def run(view: ToolCall, call: dict) -> None:
         result = await run_tool_call(call, context, tools)
         view.state = ToolState.DONE if result.ok else ToolState.FAILED
         view.duration_ms, view.result = result.duration_ms, storable(result.content)
-        generation.changed.set()
+        generation.mark_changed()
 
     try:
         await asyncio.gather(
@@ -458,13 +470,30 @@ async def _run_tools(
 
 
 async def _publish_frames(generation: Generation) -> None:
-    """Send a frame as soon as something is new, but at most one per CHAT_FRAME_INTERVAL."""
+    """Send a frame as soon as something is new, but at most one per CHAT_FRAME_INTERVAL.
+
+    When the interval ends with text waiting, the frame waits a little longer for the next
+    token, until the oldest text in it is FRAME_HOLD of an interval old: tokens come at a
+    steady pace, and a token that lands just after a frame would wait the whole interval.
+    Holding locks the frames to the tokens' arrivals: at 30 tokens/s every frame carries
+    two tokens, sent as the second arrives, so no token waits more than 33 ms (or 40),
+    where sending at once left one token in three waiting 0 or 50 ms by a coin toss, and
+    the frames are fewer (docs/benchmarks.md, "Holding a frame for the next token").
+    """
     loop = asyncio.get_running_loop()
+    interval = settings.CHAT_FRAME_INTERVAL
+    hold = FRAME_HOLD * interval
     while True:
         await generation.changed.wait()
-        wait = generation.last_frame_at + settings.CHAT_FRAME_INTERVAL - loop.time()
+        wait = generation.last_frame_at + interval - loop.time()
         if wait > 0 and not generation.finished:
             await asyncio.sleep(wait)
+            since = generation.waiting_since
+            if since is not None and since + hold > loop.time() and not generation.finished:
+                generation.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(since + hold):
+                        await generation.changed.wait()
         generation.changed.clear()
         if generation.finished:
             return  # the last frame is the save's, with the rest of the text

@@ -1,0 +1,60 @@
+"""How a reply's text is paced into frames (chat/generation.py, `_publish_frames`): at most
+one frame per CHAT_FRAME_INTERVAL, and a frame that waited out the interval holds for the
+next token rather than leave it a whole interval behind.
+
+The interval is made long here (200 ms) so that a loaded test machine's few milliseconds
+of jitter cannot decide the outcome."""
+
+import time
+
+import pytest
+
+from tests.upstream_server import text_reply
+from tests.ws import Socket, frames_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INTERVAL = 0.2
+
+
+async def frames_with_times(user, upstream, pieces: list[str], pause: float) -> list:
+    """(when it arrived, frame) for each frame of a reply streaming `pieces`, `pause` apart."""
+    upstream.queue(text_reply(pieces, pause=pause))
+    socket = await Socket.open_as(user)
+    await socket.send({"type": "send", "conversation": None, "content": "Hi"})
+    timed = []
+    while True:
+        frame = await socket.recv(timeout=10)
+        if frame.get("type") == "frame":
+            timed.append((time.monotonic(), frame))
+            if "status" in frame:
+                break
+    await socket.close()
+    return timed
+
+
+async def test_a_fast_stream_gets_at_most_one_frame_per_interval(alice, upstream, settings):
+    settings.CHAT_FRAME_INTERVAL = INTERVAL
+    pieces = [f"w{i} " for i in range(60)]  # one every 20 ms: ten per interval
+    timed = await frames_with_times(alice, upstream, pieces, pause=0.02)
+    texts = [frame for _, frame in timed if frame.get("text")]
+    assert len(texts) <= 1.2 / INTERVAL + 2  # 1.2 s of tokens
+    gaps = [b - a for (a, _), (b, _) in zip(timed[:-1], timed[1:-1], strict=False)]
+    # Arrival times, so a little less than the interval when one frame was read late.
+    assert min(gaps) > 0.8 * INTERVAL
+    assert "".join(frame.get("text", "") for frame in frames_of([f for _, f in timed])) == (
+        "".join(pieces)
+    )
+
+
+async def test_a_steady_stream_s_frames_go_as_a_token_arrives(alice, upstream, settings):
+    # A token every 2/3 of the interval, as 30 tokens/s are to 50 ms. Sent as soon as the
+    # interval allows, one token in three would land just after a frame and wait the whole
+    # interval; held for the next token, each frame takes two tokens as the second arrives.
+    settings.CHAT_FRAME_INTERVAL = INTERVAL
+    pieces = [f"token{i} " for i in range(13)]
+    timed = await frames_with_times(alice, upstream, pieces, pause=INTERVAL * 2 / 3)
+    texts = [frame["text"] for _, frame in timed if frame.get("text")]
+    assert "".join(texts) == "".join(pieces)
+    pairs = [text for text in texts[1:-1] if text.count("token") == 2]
+    assert len(pairs) >= len(texts[1:-1]) - 1, texts
