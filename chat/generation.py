@@ -476,9 +476,9 @@ async def _publish_frames(generation: Generation) -> None:
     token, until the oldest text in it is FRAME_HOLD of an interval old: tokens come at a
     steady pace, and a token that lands just after a frame would wait the whole interval.
     Holding locks the frames to the tokens' arrivals: at 30 tokens/s every frame carries
-    two tokens, sent as the second arrives, so no token waits more than 33 ms (or 40),
-    where sending at once left one token in three waiting 0 or 50 ms by a coin toss, and
-    the frames are fewer (docs/benchmarks.md, "Holding a frame for the next token").
+    two tokens, sent as the second arrives, so a token waits 0 or 33 ms, where sending at
+    once left one token in three waiting 0 or 50 ms by a coin toss; and the frames are a
+    quarter fewer (docs/benchmarks.md, "Figures, 7 December 2026 (later)").
     """
     loop = asyncio.get_running_loop()
     interval = settings.CHAT_FRAME_INTERVAL

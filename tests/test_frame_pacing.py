@@ -38,8 +38,8 @@ async def test_a_fast_stream_gets_at_most_one_frame_per_interval(alice, upstream
     settings.CHAT_FRAME_INTERVAL = INTERVAL
     pieces = [f"w{i} " for i in range(60)]  # one every 20 ms: ten per interval
     timed = await frames_with_times(alice, upstream, pieces, pause=0.02)
-    texts = [frame for _, frame in timed if frame.get("text")]
-    assert len(texts) <= 1.2 / INTERVAL + 2  # 1.2 s of tokens
+    with_text = [frame for _, frame in timed if frame.get("text")]
+    assert len(with_text) <= 1.2 / INTERVAL + 2  # 1.2 s of tokens
     # The last frame is the save's, sent when the reply ends, not paced.
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(timed[:-1])]
     # Arrival times, so a little less than the interval when one frame was read late.
