@@ -105,9 +105,12 @@ class Conversation(models.Model):
             rows = Message.objects.in_bulk(ids)
         return [rows[pk] for pk in ids if pk in rows]
 
-    def history_for_model(self, leaf: int | None = None) -> list[dict]:
+    def history_for_model(
+        self, leaf: int | None = None, branch: list[Message] | None = None
+    ) -> list[dict]:
         """The messages to send upstream, in the OpenAI shape, system prompt first: the
-        branch ending at `leaf` (default: the one shown), and nothing from other branches.
+        branch ending at `leaf` (default: the one shown), and nothing from other branches;
+        or `branch` itself, when the caller holds it whole.
 
         A failed or interrupted answer is left out (the user asked again instead) unless it
         made tool calls, which are kept with their results; a stopped one stays, as the user
@@ -117,7 +120,7 @@ class Conversation(models.Model):
         history = [{"role": "system", "content": system_prompt}] if system_prompt else []
         Status, Role = Message.Status, Message.Role
         called: set[str] = set()
-        for message in self.branch(leaf):
+        for message in self.branch(leaf) if branch is None else branch:
             if message.status == Status.STREAMING or message.role == Role.SYSTEM:
                 continue
             if message.role == Role.ASSISTANT:

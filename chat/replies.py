@@ -136,7 +136,11 @@ def begin(
         )
     # A reply with no parent (a first message that is a reply) is sent the system prompt
     # only: 0 is no message's id.
-    history = conversation.history_for_model(leaf=reply.parent_id or 0)
+    # A conversation's first message is the whole branch: nothing to read back.
+    first = user_message is not None and user_message.parent_id is None
+    history = conversation.history_for_model(
+        leaf=reply.parent_id or 0, branch=[user_message] if first else None
+    )
     shown = conversation.transcript() if forked else None
     return Started(user_message.as_dict() if user_message else None, reply, history, shown)
 
