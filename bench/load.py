@@ -505,6 +505,7 @@ def deflated_sizes(payloads: list[bytes]) -> dict[str, int]:
 class StreamResult:
     failure: str = ""
     latencies: list[float] = field(default_factory=list)
+    written: list[float] = field(default_factory=list)  # when the provider wrote each token
     ttft: float | None = None  # first token: client got it - provider sent it
     send_to_first: float | None = None  # first token: client got it - client sent message
     frame_bytes: int = 0  # the reply's frames on the wire
@@ -607,6 +608,7 @@ def examine(record: dict, times: list[float] | None, tokens: int, target: str) -
         while received[frame][1] < end:
             frame += 1
         result.latencies.append(received[frame][0] - times[k])
+    result.written = times
     result.ttft = result.latencies[0]
     result.send_to_first = received[0][0] - record["sent_at"]
     result.deflated = deflated_sizes(payloads)
@@ -659,10 +661,37 @@ def summarise(args, target: str, records: list[dict], times: dict, cpu: dict) ->
         }
         if ok
         else {},
+        "timeline": timeline(ok, args.timeline) if args.timeline else [],
         "frames_per_reply": sum(r.frames for r in ok) / max(1, len(ok)),
         "text_bytes_per_reply": text_bytes / max(1, len(ok)),
         "cpu": cpu,
     }
+
+
+def timeline(results: list[StreamResult], window: float) -> list[dict]:
+    """Added latency window by window of when the provider wrote each token: where in a
+    run (the starts, all streaming, the ends) the latency comes from."""
+    written = [
+        (at, latency)
+        for r in results
+        for at, latency in zip(r.written, r.latencies, strict=True)  # one per token
+    ]
+    if not written:
+        return []
+    first = min(at for at, _ in written)
+    windows: dict[int, list[float]] = {}
+    for at, latency in written:
+        windows.setdefault(int((at - first) // window), []).append(latency)
+    return [
+        {
+            "from": index * window,
+            "tokens": len(values),
+            "p50": percentile(values, 0.50) * 1000,
+            "p99": percentile(values, 0.99) * 1000,
+            "max": max(values) * 1000,
+        }
+        for index, values in sorted(windows.items())
+    ]
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -714,6 +743,12 @@ def report(args, summaries: list[dict]) -> str:
             f"read from TCP {s['wire_ratio']:.2f} ({s['deflated_sockets']} sockets deflated); "
             f"with permessage-deflate (computed): {deflate}"
         )
+    for s in summaries:
+        for w in s["timeline"]:
+            lines.append(
+                f"{s['target']} {w['from']:5.1f} s: {w['tokens']:6d} tokens, p50 {w['p50']:6.1f}"
+                f" ms, p99 {w['p99']:6.1f} ms, max {w['max']:6.0f} ms"
+            )
     by_target = {s["target"]: s for s in summaries}
     if {"site", "relay"} <= by_target.keys():
         site, relay = by_target["site"], by_target["relay"]
@@ -761,6 +796,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     parser.add_argument("--dump", type=Path, help="pickle the raw records and times here")
+    parser.add_argument(
+        "--timeline",
+        type=float,
+        default=0.0,
+        help="also print the latency in windows of this many seconds of the run",
+    )
     parser.add_argument(
         "--profile",
         type=Path,
