@@ -135,8 +135,8 @@ def begin(
             this_start=(reply.pk, user_message.pk if user_message else None),
         )
     # A reply with no parent (a first message that is a reply) is sent the system prompt
-    # only: 0 is no message's id.
-    # A conversation's first message is the whole branch: nothing to read back.
+    # only: 0 is no message's id. A conversation's first user message is its whole branch,
+    # in hand: nothing to read back.
     first = user_message is not None and user_message.parent_id is None
     history = conversation.history_for_model(
         leaf=reply.parent_id or 0, branch=[user_message] if first else None
