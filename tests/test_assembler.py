@@ -73,6 +73,21 @@ def test_recording_progress_adds_up_to_choice_0(name: str) -> None:
     assert any(step.tool_calls for step in progress) == ("tool_calls" in message)
 
 
+@pytest.mark.parametrize("name", OPENAI_FIXTURES)
+def test_recording_ending_says_what_the_result_says(name: str) -> None:
+    assembler, _ = assemble_recording(name)
+    result = assembler.result()
+    assert assembler.ending() == {
+        "finish_reason": result["choices"][0]["finish_reason"] if result["choices"] else None,
+        "model": result["model"],
+        "usage": result["usage"],
+    }
+
+
+def test_ending_of_nothing_yet_is_empty() -> None:
+    assert StreamAssembler().ending() == {"finish_reason": None, "model": None, "usage": None}
+
+
 # Chunks and events
 
 
