@@ -12,7 +12,6 @@ followed by one tool message per call, exactly as the OpenAI API shapes history.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,7 +118,10 @@ class Generation:
         self.task: asyncio.Task | None = None
         self.stop_requested = False
         self.remote_watchers: set[str] = set()
-        self.changed = asyncio.Event()
+        # The publisher's wait (wait_for_change): resolved by a change that comes at or
+        # after `_wake_after` (loop time), by the end of the round, or by its own timer.
+        self._wake: asyncio.Future | None = None
+        self._wake_after = 0.0
         self._send_lock = asyncio.Lock()
         self.next_round(0)
 
@@ -142,7 +144,6 @@ class Generation:
         self._sent_length = 0
         self.last_frame_at = 0.0
         self.waiting_since: float | None = None  # when the oldest change not yet sent came
-        self.changed.clear()
 
     # --- what arrived ------------------------------------------------------------------
 
@@ -160,10 +161,34 @@ class Generation:
         self.mark_changed()
 
     def mark_changed(self) -> None:
-        """Something new for the next frame: wake the publisher."""
+        """Something new for the next frame: wake the publisher, if it waits for it."""
+        now = asyncio.get_running_loop().time()
         if self.waiting_since is None:
-            self.waiting_since = asyncio.get_running_loop().time()
-        self.changed.set()
+            self.waiting_since = now
+        if now >= self._wake_after:
+            self.wake()
+
+    def wake(self) -> None:
+        """End the publisher's wait now (a change it waits for; the round's end)."""
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def wait_for_change(self, *, after: float = 0.0, until: float | None = None) -> None:
+        """Wait for a change that comes at or after loop time `after`, or until `until`.
+
+        One future and at most one timer for the whole wait: a frame's wait is made on
+        every reply several times a second, and an Event with a sleep and a timeout around
+        it cost the busy process a tenth of its loop's time.
+        """
+        loop = asyncio.get_running_loop()
+        self._wake, self._wake_after = loop.create_future(), after
+        timer = loop.call_at(until, self.wake) if until is not None else None
+        try:
+            await self._wake
+        finally:
+            self._wake = None
+            if timer is not None:
+                timer.cancel()
 
     def update_calls(self) -> None:
         """Take the tool calls as assembled so far (arguments still streaming in).
@@ -428,7 +453,7 @@ async def _round(
         generation.status, generation.error = Status.ERROR, SERVER_FAILED
     finally:
         generation.finished = True
-        generation.changed.set()
+        generation.wake()
         # The publisher finishes the frame in hand (a numbered frame lost halfway would
         # leave a gap in every browser), and stops at once if it has none.
         if not generation.flushing:
@@ -483,20 +508,18 @@ async def _publish_frames(generation: Generation) -> None:
     loop = asyncio.get_running_loop()
     interval = settings.CHAT_FRAME_INTERVAL
     hold = FRAME_HOLD * interval
-    while True:
-        await generation.changed.wait()
-        wait = generation.last_frame_at + interval - loop.time()
-        if wait > 0 and not generation.finished:
-            await asyncio.sleep(wait)
-            since = generation.waiting_since
-            if since is not None and since + hold > loop.time() and not generation.finished:
-                generation.changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(since + hold):
-                        await generation.changed.wait()
-        generation.changed.clear()
-        if generation.finished:
-            return  # the last frame is the save's, with the rest of the text
+    while not generation.finished:  # once finished, the last frame is the save's
+        if generation.waiting_since is None:
+            await generation.wait_for_change()
+            continue
+        opens = generation.last_frame_at + interval
+        if loop.time() < opens:
+            # Past the interval, the next token, unless the oldest text is `hold` old first.
+            await generation.wait_for_change(
+                after=opens, until=max(opens, generation.waiting_since + hold)
+            )
+            if generation.finished:
+                return
         # Not cancelled while it sends (see _round): no task per frame to shield it.
         generation.flushing = True
         try:
