@@ -375,7 +375,7 @@ async def run(
             await announce(started.reply, started.shown[-1] if started.shown else None)
         round_number = 1
         while await _round(generation, conversation, upstream, history, round_number):
-            await _save_round(generation, last=False)
+            await _save_round(generation, conversation, last=False)
             reply, history = await replies.next_round(
                 conversation, generation.channel, generation.tail
             )
@@ -392,7 +392,7 @@ async def run(
         generation.status, generation.error = Status.ERROR, SERVER_FAILED
     finally:
         listener.cancel()
-        await _save_round(generation, last=True)
+        await _save_round(generation, conversation, last=True)
     if generation.status == Status.COMPLETE and settings.CHAT_MODEL_TITLES:
         _in_background(_improve_title(conversation, upstream))
 
@@ -528,7 +528,7 @@ async def _publish_frames(generation: Generation) -> None:
             generation.flushing = False
 
 
-async def _save_round(generation: Generation, *, last: bool) -> None:
+async def _save_round(generation: Generation, conversation: Conversation, *, last: bool) -> None:
     """Save the round's message whole and send its last frame."""
     if generation.status == Status.STREAMING:  # cut off by a shutdown: keep what we have
         generation.status = Status.INTERRUPTED
@@ -539,7 +539,7 @@ async def _save_round(generation: Generation, *, last: bool) -> None:
                 ToolState.STOPPED if generation.status == Status.STOPPED else ToolState.FAILED
             )
     try:
-        await _save_final(generation)
+        await _save_final(generation, conversation)
     finally:
         if last:
             generation.on_finished()
@@ -549,7 +549,7 @@ async def _save_round(generation: Generation, *, last: bool) -> None:
         log.exception("the last frame of reply %s could not be sent", generation.message_id)
 
 
-async def _save_final(generation: Generation) -> None:
+async def _save_final(generation: Generation, conversation: Conversation) -> None:
     """Save the round whole, trying once more after a moment: a database that hiccups must
     not lose a reply. If it still fails, the checkpoints hold what arrived, the row (still
     `streaming`) is marked interrupted once nobody writes it, and the pages hear the reply
@@ -557,7 +557,13 @@ async def _save_final(generation: Generation) -> None:
     fields = _final_fields(generation)
     for attempt in range(2):
         try:
-            await replies.save_final(generation.conversation_id, generation.message_id, fields)
+            await replies.save_final(
+                conversation.pk,
+                generation.message_id,
+                fields,
+                conversation.user_id,
+                conversation.model or settings.CHAT_MODEL,  # what the round asked for
+            )
             return
         except Exception:
             log.exception("reply %s could not be saved", generation.message_id)

@@ -305,14 +305,14 @@ def save_tool_results(conversation_id: int, parent: int, calls: list) -> int:
 
 
 @database_sync_to_async
-def save_final(conversation_id: int, message_id: int, fields: dict) -> None:
+def save_final(
+    conversation_id: int, message_id: int, fields: dict, user_id: int, asked: str
+) -> None:
     """Save a round whole, and count its tokens towards the user's quotas, in one
-    transaction: a round is counted once, or (when the save fails) not at all."""
+    transaction: a round is counted once, or (when the save fails) not at all. The tokens
+    count for the model that answered, if the provider said, else the one `asked`."""
     close_old_connections()  # a long stream may have outlived the connection
     with transaction.atomic():
         Message.objects.filter(pk=message_id).update(**fields, updated=timezone.now())
         Conversation.objects.filter(pk=conversation_id).update(updated=timezone.now())
-        user_id, model = Conversation.objects.values_list("user_id", "model").get(
-            pk=conversation_id
-        )
-        quotas.record(user_id, fields.get("model") or model, fields.get("usage"))
+        quotas.record(user_id, fields.get("model") or asked, fields.get("usage"))

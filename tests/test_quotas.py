@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from chat.models import Message, Quota, UsageDay
 from chat.quotas import over_quota, record
-from tests.upstream_server import USAGE, text_reply
+from tests.upstream_server import USAGE, Reply, text_reply
 from tests.ws import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,6 +95,24 @@ async def test_the_count_is_exact_under_twenty_replies_at_once(alice, upstream, 
     assert refused["code"] == "over_quota"
     for socket in sockets:
         await socket.close()
+
+
+async def test_a_round_counts_for_the_model_that_answered_else_the_one_asked(
+    alice, upstream, settings
+):
+    settings.CHAT_MODELS = ["asked-model"]
+    settings.CHAT_MODEL = "asked-model"
+    unnamed = Reply(
+        body=[part.replace(b'"model": "test-model-2024", ', b"") for part in text_reply(["A"]).body]
+    )
+    upstream.queue(text_reply(["B"]), unnamed)
+    socket = await Socket.open_as(alice)
+    for content in ("named", "unnamed"):
+        await send(socket, content)
+        await socket.recv_reply_end()
+    await socket.close()
+    rows = {row.model: row.rounds async for row in UsageDay.objects.filter(user=alice)}
+    assert rows == {"test-model-2024": 1, "asked-model": 1}
 
 
 def test_record_adds_to_one_row_per_user_day_and_model(alice):
