@@ -423,6 +423,12 @@ async def _round(
             text = progress.content or progress.refusal
             if text:
                 generation.add_text(text)
+                if generation.length > settings.CHAT_MAX_REPLY_LENGTH:
+                    raise UpstreamError(
+                        f"The model wrote more than {settings.CHAT_MAX_REPLY_LENGTH:,} "
+                        "characters, the most this site keeps of one reply, so the reply "
+                        "was ended there."
+                    )
             if progress.tool_calls:
                 generation.update_calls()
         # The reply stays `streaming` while its tools run: Stop must still reach them.

@@ -229,6 +229,12 @@ for _name in ("CHAT_TOOL_OUTPUT_LIMIT", "CHAT_TOOL_ARGUMENTS_LIMIT"):
     if globals()[_name] > 32000:
         raise ImproperlyConfigured(f"{_name} may be at most 32000 characters")
 
+# The most text one reply's message may hold, in UTF-16 code units (characters, as the page
+# counts them): past it the reply ends with an error, what arrived kept. Far above what
+# CHAT_MAX_TOKENS asks for, it bounds what a provider that ignores it makes the process hold,
+# save and join: 4,000,000 joined is about 10 ms of the event loop (docs/security.md).
+CHAT_MAX_REPLY_LENGTH = env_int("CHAT_MAX_REPLY_LENGTH", 4_000_000)
+
 CHAT_CONNECT_TIMEOUT = env_float("CHAT_CONNECT_TIMEOUT", 10.0)
 CHAT_READ_TIMEOUT = env_float("CHAT_READ_TIMEOUT", 120.0)
 # Seconds without one parsed event (keep-alive comments do not count) before a reply is

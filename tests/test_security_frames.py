@@ -190,3 +190,24 @@ async def test_a_tool_call_longer_than_allowed_ends_the_reply_in_words(alice, up
     history = upstream.wait_for_requests(2)[1]["body"]["messages"]
     assert [m["role"] for m in history] == ["user", "user"]  # the broken round left out
     await socket.close()
+
+
+async def test_a_reply_longer_than_allowed_ends_in_words_with_what_arrived_kept(
+    alice, upstream, settings
+):
+    # A provider that ignores max_tokens cannot make the process hold, save and join
+    # without end: past CHAT_MAX_REPLY_LENGTH the reply ends, its text so far kept.
+    settings.CHAT_MAX_REPLY_LENGTH = 1000
+    pieces = [f"{i:03d}" + "x" * 97 for i in range(30)]  # 100 characters each
+    upstream.queue(text_reply(pieces))
+    socket = await Socket.open_as(alice)
+    await socket.send({"type": "send", "conversation": None, "content": "go on and on"})
+    view = ReplyView()
+    for frame in await socket.recv_reply_end():
+        if frame["type"] == "frame":
+            view.apply(frame)
+    assert view.status == "error" and "more than 1,000 characters" in view.error
+    assert view.text == "".join(pieces[:11])  # up to the piece that went past
+    reply = await Message.objects.aget(role="assistant")
+    assert (reply.status, reply.content) == ("error", view.text)
+    await socket.close()
