@@ -520,12 +520,12 @@ async def _publish_frames(generation: Generation) -> None:
             continue
         opens = generation.last_frame_at + interval
         if loop.time() < opens:
-            # Past the interval, the next token, unless the oldest text is `hold` old first.
+            # Past the interval, the next token, unless the oldest text is `hold` old first;
+            # either way the interval is over when the wait ends.
             await generation.wait_for_change(
                 after=opens, until=max(opens, generation.waiting_since + hold)
             )
-            if generation.finished:
-                return
+            continue
         # Not cancelled while it sends (see _round): no task per frame to shield it.
         generation.flushing = True
         try:
