@@ -37,6 +37,8 @@ async def one_reply(index: int, tokens: int, rate: float, paced: bool) -> int:
     for k in range(tokens):
         await asyncio.sleep(max(0.0, start + k / rate - loop.time()))
         generation.add_text("word ")
+        if paced and generation.frame_due:  # as the round's task does (chat/generation.py)
+            await generation.send_due_frame()
     generation.finished = True
     if publisher is not None:
         generation.wake()

@@ -50,7 +50,7 @@ SERVER_FAILED = "Something went wrong on the server while writing this reply."
 NOT_SAVED = "The server could not save the end of this reply. What arrived before is kept."
 SAVE_RETRY_DELAY = 0.5  # seconds
 # Text that waited out a frame interval waits for the next token until its oldest part is
-# this share of an interval old (_publish_frames).
+# this share of an interval old (Generation._note_change).
 FRAME_HOLD = 0.8
 TEXT_ONLY = {"type", "message", "offset", "text", "seq"}  # a frame's keys when it holds text only
 
@@ -118,10 +118,12 @@ class Generation:
         self.task: asyncio.Task | None = None
         self.stop_requested = False
         self.remote_watchers: set[str] = set()
-        # The publisher's wait (wait_for_change): resolved by a change that comes at or
-        # after `_wake_after` (loop time), by the end of the round, or by its own timer.
+        # The publisher's wait (wait_for_change): resolved by wake(), when a frame falls due
+        # with no token to carry it, or the round ends.
         self._wake: asyncio.Future | None = None
-        self._wake_after = 0.0
+        self._deadline: asyncio.TimerHandle | None = None  # when the held text must go
+        self._sending_here = False  # the reply's own task is sending a frame (send_due_frame)
+        self._stop_after_send = False
         self._send_lock = asyncio.Lock()
         self.next_round(0)
 
@@ -144,6 +146,8 @@ class Generation:
         self._sent_length = 0
         self.last_frame_at = 0.0
         self.waiting_since: float | None = None  # when the oldest change not yet sent came
+        self.frame_due = False  # what is new should go now (_note_change)
+        self._cancel_deadline()
 
     # --- what arrived ------------------------------------------------------------------
 
@@ -158,37 +162,64 @@ class Generation:
         self._pieces.append(text)
         self._unsent.append(text)
         self.length += utf16_length(text)
-        self.mark_changed()
+        self._note_change()
 
     def mark_changed(self) -> None:
-        """Something new for the next frame: wake the publisher, if it waits for it."""
-        now = asyncio.get_running_loop().time()
-        if self.waiting_since is None:
-            self.waiting_since = now
-        if now >= self._wake_after:
+        """Something new for the next frame from outside the round's reading (a tool's
+        state): the publisher sends it when it falls due."""
+        self._note_change()
+        if self.frame_due:
             self.wake()
 
+    def _note_change(self) -> None:
+        """Time the next frame: at most one per CHAT_FRAME_INTERVAL, and due at once when a
+        change comes after the interval is over.
+
+        Text that waited out the interval is held for the next token until its oldest part
+        is FRAME_HOLD of an interval old: tokens come at a steady pace, and a token that lands
+        just after a frame would wait the whole interval. Holding locks the frames to the
+        tokens' arrivals: at 30 tokens/s every frame carries two tokens, sent as the second
+        arrives, so a token waits 0 or 33 ms, where sending at once left one token in three
+        waiting 0 or 50 ms by a coin toss; and the frames are a quarter fewer
+        (docs/benchmarks.md, "Figures, 7 December 2026 (later)").
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.waiting_since is None:
+            self.waiting_since = now
+        interval = settings.CHAT_FRAME_INTERVAL
+        opens = self.last_frame_at + interval
+        if now >= opens:
+            self.frame_due = True
+        elif self._deadline is None:
+            self._deadline = loop.call_at(
+                max(opens, self.waiting_since + FRAME_HOLD * interval), self._deadline_passed
+            )
+
+    def _deadline_passed(self) -> None:
+        self._deadline = None
+        self.frame_due = True
+        self.wake()
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
     def wake(self) -> None:
-        """End the publisher's wait now (a change it waits for; the round's end)."""
+        """End the publisher's wait now (a frame fell due; the round's end)."""
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
-    async def wait_for_change(self, *, after: float = 0.0, until: float | None = None) -> None:
-        """Wait for a change that comes at or after loop time `after`, or until `until`.
-
-        One future and at most one timer for the whole wait: a frame's wait is made on
-        every reply several times a second, and an Event with a sleep and a timeout around
-        it cost the busy process a tenth of its loop's time.
-        """
-        loop = asyncio.get_running_loop()
-        self._wake, self._wake_after = loop.create_future(), after
-        timer = loop.call_at(until, self.wake) if until is not None else None
+    async def wait_for_change(self) -> None:
+        """The publisher's wait: until wake(). One future, and no timer of its own: a
+        frame's wait is made on every reply several times a second, and an Event with a
+        sleep and a timeout around it cost the busy process a tenth of its loop's time."""
+        self._wake = asyncio.get_running_loop().create_future()
         try:
             await self._wake
         finally:
             self._wake = None
-            if timer is not None:
-                timer.cancel()
 
     def update_calls(self) -> None:
         """Take the tool calls as assembled so far (arguments still streaming in).
@@ -215,7 +246,7 @@ class Generation:
             view.id = storable(call["id"] or view.id)[:200]  # the column holds 200
             view.name = storable(call["function"]["name"])
             view.arguments = storable(call["function"]["arguments"])
-        self.mark_changed()
+        self._note_change()  # read in the round's task, which sends what is due (_round)
 
     def text_from(self, offset: int) -> str:
         """The text from a UTF-16 offset (what a resuming page lacks)."""
@@ -232,7 +263,8 @@ class Generation:
         """The next frames: what is new since the last one (none when nothing is), cut to
         stay under the socket's size limit (chat/frames.py), each with its seq."""
         frame: Frame = {"type": "frame", "message": self.message_id}
-        self.waiting_since = None  # whatever is new goes now
+        self.waiting_since, self.frame_due = None, False  # whatever is new goes now
+        self._cancel_deadline()
         if self._unsent:
             text = "".join(self._unsent)
             self._unsent.clear()
@@ -259,6 +291,25 @@ class Generation:
         """Send what is new to every watcher, here and in other processes."""
         async with self._send_lock:
             await self._send(self._take_frames())
+
+    async def send_due_frame(self) -> None:
+        """Send the frame that is due, from the round's own task, as the token that made it
+        due arrives: waking the publisher to send it would cost a turn of the busy loop
+        between the token and its frame, and a task switch for every token.
+
+        A Stop meanwhile waits until the frame is sent (see stop): a numbered frame cut off
+        halfway would leave a gap in every browser.
+        """
+        if self.flushing:  # the publisher is sending: it goes round again for this
+            return
+        self._sending_here = True
+        try:
+            await self.flush()
+        finally:
+            self._sending_here = False
+            if self._stop_after_send and self.task is not None:
+                self._stop_after_send = False
+                self.task.cancel()
 
     async def _send(self, frames: list[Frame]) -> None:
         for frame in frames:
@@ -325,7 +376,9 @@ class Generation:
         if self.stop_requested or self.task is None:
             return
         self.stop_requested = True
-        if not self.finished:
+        if self._sending_here:
+            self._stop_after_send = True  # the round's task, once its frame is out
+        elif not self.finished:
             self.task.cancel()
         # Otherwise a round is being saved: let it finish; the next one will not start.
 
@@ -431,6 +484,8 @@ async def _round(
                     )
             if progress.tool_calls:
                 generation.update_calls()
+            if generation.frame_due:
+                await generation.send_due_frame()
         # The reply stays `streaming` while its tools run: Stop must still reach them.
         status, error = _outcome(generation.assembler.ending())
         calls = generation.assembler.tool_calls()
@@ -501,30 +556,12 @@ async def _run_tools(
 
 
 async def _publish_frames(generation: Generation) -> None:
-    """Send a frame as soon as something is new, but at most one per CHAT_FRAME_INTERVAL.
-
-    When the interval ends with text waiting, the frame waits a little longer for the next
-    token, until the oldest text in it is FRAME_HOLD of an interval old: tokens come at a
-    steady pace, and a token that lands just after a frame would wait the whole interval.
-    Holding locks the frames to the tokens' arrivals: at 30 tokens/s every frame carries
-    two tokens, sent as the second arrives, so a token waits 0 or 33 ms, where sending at
-    once left one token in three waiting 0 or 50 ms by a coin toss; and the frames are a
-    quarter fewer (docs/benchmarks.md, "Figures, 7 December 2026 (later)").
-    """
-    loop = asyncio.get_running_loop()
-    interval = settings.CHAT_FRAME_INTERVAL
-    hold = FRAME_HOLD * interval
+    """Send the frames that fall due with no token to carry them: held text whose time is
+    up, a tool's new state (Generation._note_change times them; the round's task sends the
+    ones a token makes due)."""
     while not generation.finished:  # once finished, the last frame is the save's
-        if generation.waiting_since is None:
+        if not generation.frame_due:
             await generation.wait_for_change()
-            continue
-        opens = generation.last_frame_at + interval
-        if loop.time() < opens:
-            # Past the interval, the next token, unless the oldest text is `hold` old first;
-            # either way the interval is over when the wait ends.
-            await generation.wait_for_change(
-                after=opens, until=max(opens, generation.waiting_since + hold)
-            )
             continue
         # Not cancelled while it sends (see _round): no task per frame to shield it.
         generation.flushing = True

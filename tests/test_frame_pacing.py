@@ -1,15 +1,19 @@
 """How a reply's text is paced into frames (chat/generation.py, `_publish_frames`): at most
 one frame per CHAT_FRAME_INTERVAL, and a frame that waited out the interval holds for the
-next token rather than leave it a whole interval behind.
+next token rather than leave it a whole interval behind; the frame a token makes due goes
+from the round's own task, and a Stop waits for it to reach every socket.
 
 The interval is made long here (200 ms) so that a loaded test machine's few milliseconds
 of jitter cannot decide the outcome."""
 
+import asyncio
 import itertools
 import time
 
 import pytest
 
+from chat import broadcast
+from chat.generation import FRAME_HOLD, Generation, _publish_frames
 from tests.upstream_server import text_reply
 from tests.ws import Socket, frames_of
 
@@ -60,3 +64,64 @@ async def test_a_steady_stream_s_frames_go_as_a_token_arrives(alice, upstream, s
     assert "".join(texts) == "".join(pieces)
     pairs = [text for text in texts[1:-1] if text.count("token") == 2]
     assert len(pairs) >= len(texts[1:-1]) - 1, texts
+
+
+class SlowSocket:
+    """A subscriber whose send suspends, as a send through the channel layer does."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    async def relay(self, data, message=None, seq=0, text=None) -> None:
+        await asyncio.sleep(0.02)
+        self.seqs.append(seq)
+
+
+@pytest.fixture
+def sockets():
+    """Two slow sockets on conversation 9001, in this process."""
+    pair = [SlowSocket(), SlowSocket()]
+    for socket in pair:
+        broadcast.subscribe(9001, socket)
+    yield pair
+    for socket in pair:
+        broadcast.unsubscribe(9001, socket)
+
+
+async def test_a_stop_while_the_round_sends_a_frame_waits_until_every_socket_has_it(sockets):
+    generation = Generation(9001)
+    generation.message_id = 5
+
+    async def a_round() -> None:
+        generation.add_text("Hello")  # the first change: its interval is long over
+        assert generation.frame_due
+        await generation.send_due_frame()
+        await asyncio.sleep(10)  # the stream's next read, where the stop lands
+
+    generation.task = asyncio.create_task(a_round())
+    await asyncio.sleep(0.01)  # inside the first socket's send
+    generation.stop()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(generation.task, timeout=5)
+    assert [socket.seqs for socket in sockets] == [[1], [1]]
+
+
+async def test_text_held_for_a_token_that_never_comes_goes_when_its_hold_is_up(settings):
+    settings.CHAT_FRAME_INTERVAL = INTERVAL
+    generation = Generation(9002)
+    loop = asyncio.get_running_loop()
+    publisher = asyncio.create_task(_publish_frames(generation))
+    try:
+        generation.last_frame_at = start = loop.time()  # a frame just went
+        await asyncio.sleep(INTERVAL * 0.7)
+        generation.add_text("late")  # inside the interval: held, no token after it
+        assert not generation.frame_due
+        while generation.seq == 0:
+            await asyncio.sleep(0.005)
+        # Held past the interval's end until the text is FRAME_HOLD of an interval old.
+        assert loop.time() - start >= INTERVAL * (0.7 + FRAME_HOLD) - 0.01
+        assert generation.waiting_since is None
+    finally:
+        generation.finished = True
+        generation.wake()
+        await publisher
