@@ -12,6 +12,7 @@ followed by one tool message per call, exactly as the OpenAI API shapes history.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import broadcast, providers, replies, titles
-from chat.frames import iter_split, split_count, split_frame, text_after, utf16_length
+from chat.frames import SMALL, TEXT_PIECE, split_frame, text_after, utf16_length
 from chat.models import (
     ENDED_TOOL_STATES,
     Conversation,
@@ -139,7 +140,15 @@ class Generation:
         self.finished = False  # the round is over: its last frame is the save's
         self.flushing = False  # the publisher is sending a frame
         self.seq = 0
-        self._pieces: list[str] = []  # the round's text so far
+        # The round's text: blocks of TEXT_PIECE characters, each with the UTF-16 offset it
+        # starts at, then the pieces after them. A page that joins a long reply is sent the
+        # blocks as they are (snapshot): joining megabytes would hold up the loop.
+        self._blocks: list[str] = []
+        self._block_starts: list[int] = []
+        self._tail: list[str] = []
+        self._tail_chars = 0
+        self._tail_start = 0  # the UTF-16 offset the tail starts at
+        self._joined, self._joined_length = "", 0  # the text whole, as `text` last joined it
         self._unsent: list[str] = []  # the end of it, not yet in a frame
         self.length = 0  # of the text, in UTF-16 code units
         self.checkpointed = 0  # how much of it the last checkpoint wrote (chat.running)
@@ -153,16 +162,34 @@ class Generation:
 
     @property
     def text(self) -> str:
-        if len(self._pieces) > 1:
-            self._pieces[:] = ["".join(self._pieces)]  # joined once, not on every call
-        return self._pieces[0] if self._pieces else ""
+        """The round's text whole, for the database: joined when it grew since last asked."""
+        if self._joined_length != self.length:
+            self._joined = "".join([*self._blocks, *self._tail])
+            self._joined_length = self.length
+        return self._joined
 
     def add_text(self, text: str) -> None:
         text = storable(text)  # what the model wrote is kept whatever it holds
-        self._pieces.append(text)
+        self._tail.append(text)
+        self._tail_chars += len(text)
         self._unsent.append(text)
         self.length += utf16_length(text)
+        if self._tail_chars >= TEXT_PIECE:
+            self._make_blocks()
         self._note_change()
+
+    def _make_blocks(self) -> None:
+        """Cut the tail's whole TEXT_PIECEs into blocks; keep the rest as the tail."""
+        tail = "".join(self._tail)
+        cut = len(tail) - len(tail) % TEXT_PIECE
+        start = self._tail_start
+        for at in range(0, cut, TEXT_PIECE):
+            block = tail[at : at + TEXT_PIECE]
+            self._blocks.append(block)
+            self._block_starts.append(start)
+            start += utf16_length(block)
+        rest = tail[cut:]
+        self._tail, self._tail_chars, self._tail_start = [rest] if rest else [], len(rest), start
 
     def mark_changed(self) -> None:
         """Something new for the next frame from outside the round's reading (a tool's
@@ -248,14 +275,21 @@ class Generation:
             view.arguments = storable(call["function"]["arguments"])
         self._note_change()  # read in the round's task, which sends what is due (_round)
 
-    def text_from(self, offset: int) -> str:
-        """The text from a UTF-16 offset (what a resuming page lacks)."""
-        offset = min(max(offset, 0), self._sent_length)
-        if offset == 0:
-            return self.text
-        if len(self.text) == self.length:  # nothing outside the BMP: offsets are indexes
-            return self.text[offset:]
-        return text_after(self.text, offset)
+    def text_from(self, offset: int) -> list[tuple[int, str]]:
+        """The text from a UTF-16 offset (what a resuming page lacks) to its end, as pieces
+        of at most TEXT_PIECE characters, each with its UTF-16 offset: the blocks as they
+        are, the first cut where the offset falls. Nothing is joined but the tail."""
+        texts = [*zip(self._block_starts, self._blocks, strict=True)]
+        if self._tail:
+            texts.append((self._tail_start, "".join(self._tail)))
+        first = bisect.bisect_right(texts, offset, key=lambda text: text[0]) - 1
+        if first < 0:
+            return texts
+        start, text = texts[first]
+        if offset > start:  # where it falls: by index if nothing is outside the BMP
+            cut = text[offset - start :] if utf16_length(text) == len(text) else None
+            text = text_after(text, offset - start) if cut is None else cut
+        return [(offset, text)] * bool(text) + texts[first + 1 :]
 
     # --- frames ------------------------------------------------------------------------
 
@@ -347,19 +381,21 @@ class Generation:
         async with self._send_lock:
             await self._send(self._take_frames())
             start = min(max(offset, 0), self._sent_length)
-            frame: Frame = {
-                "type": "frame",
-                "message": self.message_id,
-                "offset": start,
-                "text": self.text_from(start),
-                "tools": [call.as_dict() for call in self.calls],
-            }
+            texts = self.text_from(start)
+            tools = [call.as_dict() for call in self.calls]
+            base: Frame = {"type": "frame", "message": self.message_id}
+            if sum(len(text) for _, text in texts) <= SMALL:
+                text = "".join(text for _, text in texts)
+                frames = split_frame(base | {"offset": start, "text": text, "tools": tools})
+            else:  # a frame for each block as it is, then the tool calls (chat/frames.py)
+                frames = [base | {"offset": at, "text": text} for at, text in texts]
+                frames += split_frame(base | {"tools": tools}) if tools else []
             # Numbered up to the seq it stands for; a long snapshot moves the seq on, so
             # the live frames after it are still above all of its pieces.
-            count = split_count(frame)
+            count = len(frames)
             self.seq = max(self.seq, count)
             encoded, slices = [], Slices()
-            for seq, piece in enumerate(iter_split(frame), start=self.seq - count + 1):
+            for seq, piece in enumerate(frames, start=self.seq - count + 1):
                 piece["seq"] = seq
                 encoded.append(broadcast.encode(piece))
                 if watcher:

@@ -9,6 +9,7 @@ import pytest
 from django.db.models.functions import Length
 
 from chat.frames import FRAME_LIMIT, TEXT_PIECE, history_parts, split_frame, utf16_length
+from chat.generation import Generation
 from chat.models import Conversation, Message
 from tests.test_tool_loop import tool_call_reply
 from tests.upstream_server import text_reply
@@ -54,6 +55,29 @@ def test_a_frame_too_long_for_the_socket_is_cut_into_pieces_that_join_up():
     assert view.text == "x" * 10 + HOSTILE and view.status == "complete"
     assert view.tools[0]["arguments"] == "a" * 30_000
     assert "status" in parts[-1] and all("status" not in p for p in parts[:-1])
+
+
+async def test_a_reply_s_text_from_any_offset_is_exactly_what_a_page_lacks_in_pieces():
+    # The text is kept in blocks (a snapshot sends them as they are); an offset may fall
+    # anywhere: at 0, on a block's start, inside one, inside an emoji, in the tail, at the end.
+    tokens = [HOSTILE[i : i + 7_001] for i in range(0, 300_000, 7_001)]
+    generation = Generation(1)
+    for token in tokens:
+        generation.add_text(token)
+    units = "".join(tokens).encode("utf-16-le")
+    block = utf16_length(HOSTILE[:TEXT_PIECE])
+    emoji = utf16_length(HOSTILE[:2]) + 1  # between the halves of the first 🙂
+    for offset in (0, 1, emoji, block, block + emoji, 3 * block + 5, generation.length - 3):
+        texts = generation.text_from(offset)
+        assert "".join(text for _, text in texts) == units[2 * offset :].decode(
+            "utf-16-le", "replace"
+        )
+        assert all(len(text) <= TEXT_PIECE for _, text in texts)
+        ends = [at + utf16_length(text) for at, text in texts]
+        assert [at for at, _ in texts] == [offset, *ends[:-1]]
+        assert ends[-1] == generation.length
+    assert generation.text_from(generation.length) == []
+    assert generation.text == "".join(tokens)
 
 
 def test_a_long_history_is_cut_into_parts_whose_entries_join_up():
