@@ -34,6 +34,7 @@ from chat.pacing import Slices
 from chat.protocol import Frame, MessageData, ToolCallChange, ToolCallData
 from chat.providers.assembler import StreamAssembler
 from chat.providers.http import Upstream, UpstreamError
+from chat.providers.network import before_waiting
 from chat.tools import ToolContext, enabled_tools, run_tool_call
 from chat.usage import estimate, known
 
@@ -217,7 +218,9 @@ class Generation:
         interval = settings.CHAT_FRAME_INTERVAL
         opens = self.last_frame_at + interval
         if now >= opens:
-            self.frame_due = True
+            self.frame_due = True  # sent by the round's task before it waits (send_due_frame)
+            if self._deadline is None:  # or by the publisher, should that not come first
+                self._deadline = loop.call_at(now + FRAME_HOLD * interval, self._deadline_passed)
         elif self._deadline is None:
             self._deadline = loop.call_at(
                 max(opens, self.waiting_since + FRAME_HOLD * interval), self._deadline_passed
@@ -327,15 +330,17 @@ class Generation:
             await self._send(self._take_frames())
 
     async def send_due_frame(self) -> None:
-        """Send the frame that is due, from the round's own task, as the token that made it
-        due arrives: waking the publisher to send it would cost a turn of the busy loop
-        between the token and its frame, and a task switch for every token.
+        """Send the frame that is due, if one is, from the round's own task, when its stream
+        has nothing more to read for now (chat.providers.network.before_waiting): waking the
+        publisher to send it would cost a turn of the busy loop between the tokens and their
+        frame, and a task switch for every token; sending at the first token that made it
+        due would leave the tokens read with it waiting out the next interval.
 
         A Stop meanwhile waits until the frame is sent (see stop): a numbered frame cut off
         halfway would leave a gap in every browser.
         """
-        if self.flushing:  # the publisher is sending: it goes round again for this
-            return
+        if not self.frame_due or self.flushing or self.finished:
+            return  # nothing due; or the publisher is sending, and goes round again for it
         self._sending_here = True
         try:
             await self.flush()
@@ -498,6 +503,8 @@ async def _round(
         generation.status = Status.STOPPED
         return False
     helpers = [asyncio.create_task(_publish_frames(generation))]
+    # The frame the tokens made due goes once the stream has nothing more to read.
+    sends_due_frames = before_waiting.set(generation.send_due_frame)
     generation.sent = history
     tools = enabled_tools()
     go_on = False
@@ -520,8 +527,6 @@ async def _round(
                     )
             if progress.tool_calls:
                 generation.update_calls()
-            if generation.frame_due:
-                await generation.send_due_frame()
         # The reply stays `streaming` while its tools run: Stop must still reach them.
         status, error = _outcome(generation.assembler.ending())
         calls = generation.assembler.tool_calls()
@@ -549,6 +554,7 @@ async def _round(
         log.exception("reply %s failed", generation.message_id)
         generation.status, generation.error = Status.ERROR, SERVER_FAILED
     finally:
+        before_waiting.reset(sends_due_frames)
         generation.finished = True
         generation.wake()
         # The publisher finishes the frame in hand (a numbered frame lost halfway would

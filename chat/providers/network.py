@@ -14,12 +14,22 @@ from __future__ import annotations
 import asyncio
 import ssl
 import typing
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 
 import httpcore
 import httpx
 
 _HIGH_WATER = 1 << 20  # bytes buffered before the socket's reading is paused
+
+# What the task reading a stream does just before it lets other tasks run: when its stream
+# has nothing more to read for now (AsyncioStream.read), or it has read for a whole slice
+# (chat.providers.http.read_events). A reply's task sends the frame its tokens made due
+# (chat/generation.py): after the last token a read brought, so that tokens read together
+# go in one frame, and before the task sleeps, so that no turn of the loop comes between.
+before_waiting: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "before_waiting", default=None
+)
 
 
 class _Reading(asyncio.Protocol):
@@ -87,7 +97,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         reading = self._reading
         if not reading.buffer and not reading.eof:
-            await self._wait(timeout)
+            hook = before_waiting.get()
+            if hook is not None:
+                await hook()
+            if not reading.buffer and not reading.eof:
+                await self._wait(timeout)
         if not reading.buffer:
             if reading.error is not None:
                 raise httpcore.ReadError(str(reading.error))
