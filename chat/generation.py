@@ -219,7 +219,7 @@ class Generation:
         opens = self.last_frame_at + interval
         if now >= opens:
             self.frame_due = True  # sent by the round's task before it waits (send_due_frame)
-            if self._deadline is None:  # or by the publisher, should that not come first
+            if self._deadline is None:  # or by the publisher, if the stream never runs dry
                 self._deadline = loop.call_at(now + FRAME_HOLD * interval, self._deadline_passed)
         elif self._deadline is None:
             self._deadline = loop.call_at(

@@ -1,7 +1,8 @@
 """How a reply's text is paced into frames (chat/generation.py, `_publish_frames`): at most
 one frame per CHAT_FRAME_INTERVAL, and a frame that waited out the interval holds for the
-next token rather than leave it a whole interval behind; the frame a token makes due goes
-from the round's own task, and a Stop waits for it to reach every socket.
+next token rather than leave it a whole interval behind; a due frame goes from the round's
+own task once its stream has nothing more to read, so tokens read together leave together,
+and a Stop waits for it to reach every socket.
 
 The interval is made long here (200 ms) so that a loaded test machine's few milliseconds
 of jitter cannot decide the outcome."""
@@ -14,7 +15,7 @@ import pytest
 
 from chat import broadcast
 from chat.generation import FRAME_HOLD, Generation, _publish_frames
-from tests.upstream_server import text_reply
+from tests.upstream_server import DONE, USAGE, Reply, chunk, text_reply
 from tests.ws import Socket, frames_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +25,12 @@ INTERVAL = 0.2
 
 async def frames_with_times(user, upstream, pieces: list[str], pause: float) -> list:
     """(when it arrived, frame) for each frame of a reply streaming `pieces`, `pause` apart."""
-    upstream.queue(text_reply(pieces, pause=pause))
+    return await timed_frames(user, upstream, text_reply(pieces, pause=pause))
+
+
+async def timed_frames(user, upstream, reply: Reply) -> list:
+    """(when it arrived, frame) for each frame of `reply`."""
+    upstream.queue(reply)
     socket = await Socket.open_as(user)
     await socket.send({"type": "send", "conversation": None, "content": "Hi"})
     timed = []
@@ -64,6 +70,27 @@ async def test_a_steady_stream_s_frames_go_as_a_token_arrives(alice, upstream, s
     assert "".join(texts) == "".join(pieces)
     pairs = [text for text in texts[1:-1] if text.count("token") == 2]
     assert len(pairs) >= len(texts[1:-1]) - 1, texts
+
+
+async def test_tokens_read_together_leave_in_one_frame(alice, upstream, settings):
+    # A busy server reads several tokens at once. Sent at the first of them, the frame would
+    # leave the others to wait out the next interval; it goes once the read is used up.
+    settings.CHAT_FRAME_INTERVAL = INTERVAL
+    together = [f"t{i} " for i in range(5)]
+    reply = Reply(
+        body=[
+            chunk({"role": "assistant", "content": "first "}),
+            INTERVAL * 1.5,  # the interval is over when the next read comes
+            b"".join(chunk({"content": piece}) for piece in together),  # one write
+            INTERVAL * 1.5,
+            chunk({"content": "last"}),
+            chunk({}, finish_reason="stop"),
+            chunk(None, usage=USAGE),
+            DONE,
+        ]
+    )
+    texts = [frame.get("text") for _, frame in await timed_frames(alice, upstream, reply)]
+    assert "".join(together) in texts, texts
 
 
 class SlowSocket:

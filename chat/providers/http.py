@@ -23,7 +23,7 @@ import httpx
 from django.conf import settings
 
 from chat.providers.assembler import StreamError
-from chat.providers.network import AsyncioTransport, before_waiting
+from chat.providers.network import AsyncioTransport
 from chat.providers.sse import MAX_EVENT_CHARS, EventTooLarge, ServerSentEvent, aiter_sse
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,6 @@ async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent
         while True:
             waiting_since = loop.time()
             if waiting_since - slice_began > SLICE:
-                if (hook := before_waiting.get()) is not None:
-                    await hook()
                 await asyncio.sleep(0)
                 slice_began = waiting_since = loop.time()
             try:

@@ -22,11 +22,10 @@ import httpx
 
 _HIGH_WATER = 1 << 20  # bytes buffered before the socket's reading is paused
 
-# What the task reading a stream does just before it lets other tasks run: when its stream
-# has nothing more to read for now (AsyncioStream.read), or it has read for a whole slice
-# (chat.providers.http.read_events). A reply's task sends the frame its tokens made due
-# (chat/generation.py): after the last token a read brought, so that tokens read together
-# go in one frame, and before the task sleeps, so that no turn of the loop comes between.
+# What the task reading a stream does just before it waits for more (AsyncioStream.read).
+# A reply's task sends the frame its tokens made due (chat/generation.py): after the last
+# token a read brought, so that tokens read together go in one frame, and before the task
+# sleeps, so that no turn of the loop comes between the tokens and their frame.
 before_waiting: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
     "before_waiting", default=None
 )
