@@ -503,11 +503,11 @@ async def _round(
         generation.status = Status.STOPPED
         return False
     helpers = [asyncio.create_task(_publish_frames(generation))]
-    # The frame the tokens made due goes once the stream has nothing more to read.
-    sends_due_frames = before_waiting.set(generation.send_due_frame)
     generation.sent = history
     tools = enabled_tools()
     go_on = False
+    # The frame the tokens made due goes once the stream has nothing more to read.
+    sends_due_frames = before_waiting.set(generation.send_due_frame)
     try:
         async for progress in providers.stream_completion(
             upstream,
@@ -598,9 +598,9 @@ async def _run_tools(
 
 
 async def _publish_frames(generation: Generation) -> None:
-    """Send the frames that fall due with no token to carry them: held text whose time is
+    """Send the frames that fall due with no read to carry them: held text whose time is
     up, a tool's new state (Generation._note_change times them; the round's task sends the
-    ones a token makes due)."""
+    ones its tokens make due when its stream runs dry: send_due_frame)."""
     while not generation.finished:  # once finished, the last frame is the save's
         if not generation.frame_due:
             await generation.wait_for_change()
