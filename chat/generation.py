@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from channels.layers import get_channel_layer
@@ -151,6 +152,7 @@ class Generation:
         self._tail_start = 0  # the UTF-16 offset the tail starts at
         self._joined, self._joined_length = "", 0  # the text whole, as `text` last joined it
         self._unsent: list[str] = []  # the end of it, not yet in a frame
+        self._unsent_chars = 0
         self.length = 0  # of the text, in UTF-16 code units
         self.checkpointed = 0  # how much of it the last checkpoint wrote (chat.running)
         self._sent_length = 0
@@ -174,6 +176,7 @@ class Generation:
         self._tail.append(text)
         self._tail_chars += len(text)
         self._unsent.append(text)
+        self._unsent_chars += len(text)
         self.length += utf16_length(text)
         if self._tail_chars >= TEXT_PIECE:
             self._make_blocks()
@@ -305,6 +308,7 @@ class Generation:
         if self._unsent:
             text = "".join(self._unsent)
             self._unsent.clear()
+            self._unsent_chars = 0
             frame["offset"] = self._sent_length
             frame["text"] = text
             self._sent_length += utf16_length(text)
@@ -339,8 +343,14 @@ class Generation:
         A Stop meanwhile waits until the frame is sent (see stop): a numbered frame cut off
         halfway would leave a gap in every browser.
         """
-        if not self.frame_due or self.flushing or self.finished:
-            return  # nothing due; or the publisher is sending, and goes round again for it
+        if not self._may_send_here():
+            return
+        if self._unsent_chars > TEXT_PIECE:
+            # The task has just parsed a long read: let the others run before this much is
+            # encoded and sent, as when the publisher sent it in a turn of its own.
+            await asyncio.sleep(0)
+            if not self._may_send_here():
+                return
         self._sending_here = True
         try:
             await self.flush()
@@ -349,6 +359,11 @@ class Generation:
             if self._stop_after_send and self.task is not None:
                 self._stop_after_send = False
                 self.task.cancel()
+
+    def _may_send_here(self) -> bool:
+        """A frame is due, and the publisher is not sending (else it goes round again for
+        it), and the round is not over (its last frame is the save's)."""
+        return self.frame_due and not self.flushing and not self.finished
 
     async def _send(self, frames: list[Frame]) -> None:
         for frame in frames:
@@ -506,27 +521,27 @@ async def _round(
     generation.sent = history
     tools = enabled_tools()
     go_on = False
-    # The frame the tokens made due goes once the stream has nothing more to read.
-    sends_due_frames = before_waiting.set(generation.send_due_frame)
     try:
-        async for progress in providers.stream_completion(
+        stream = providers.stream_completion(
             upstream,
             history,
             conversation.model or settings.CHAT_MODEL,
             generation.assembler,
             [tool.spec() for tool in tools],
-        ):
-            text = progress.content or progress.refusal
-            if text:
-                generation.add_text(text)
-                if generation.length > settings.CHAT_MAX_REPLY_LENGTH:
-                    raise UpstreamError(
-                        f"The model wrote more than {settings.CHAT_MAX_REPLY_LENGTH:,} "
-                        "characters, the most this site keeps of one reply, so the reply "
-                        "was ended there."
-                    )
-            if progress.tool_calls:
-                generation.update_calls()
+        )
+        with _sending_due_frames(generation):
+            async for progress in stream:
+                text = progress.content or progress.refusal
+                if text:
+                    generation.add_text(text)
+                    if generation.length > settings.CHAT_MAX_REPLY_LENGTH:
+                        raise UpstreamError(
+                            f"The model wrote more than {settings.CHAT_MAX_REPLY_LENGTH:,} "
+                            "characters, the most this site keeps of one reply, so the reply "
+                            "was ended there."
+                        )
+                if progress.tool_calls:
+                    generation.update_calls()
         # The reply stays `streaming` while its tools run: Stop must still reach them.
         status, error = _outcome(generation.assembler.ending())
         calls = generation.assembler.tool_calls()
@@ -554,7 +569,6 @@ async def _round(
         log.exception("reply %s failed", generation.message_id)
         generation.status, generation.error = Status.ERROR, SERVER_FAILED
     finally:
-        before_waiting.reset(sends_due_frames)
         generation.finished = True
         generation.wake()
         # The publisher finishes the frame in hand (a numbered frame lost halfway would
@@ -564,6 +578,18 @@ async def _round(
                 helper.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
     return go_on
+
+
+@contextmanager
+def _sending_due_frames(generation: Generation) -> Iterator[None]:
+    """While the round's task reads the stream, it sends the frame its tokens made due
+    each time the stream has nothing more to read (chat.providers.network.before_waiting).
+    Only then: the tools run in tasks of their own, which must not send the reply's frames."""
+    sending = before_waiting.set(generation.send_due_frame)
+    try:
+        yield
+    finally:
+        before_waiting.reset(sending)
 
 
 async def _run_tools(
