@@ -93,9 +93,7 @@ async def test_a_reconnected_tab_resumes_from_its_offset_and_goes_on_compact(ali
         lambda f: f["type"] == "message" and f["message"]["role"] == "assistant"
     )
     reply_id = started[-1]["message"]["id"]
-    view = ReplyView()
-    for frame in frames_of(await socket.recv_until(lambda f: f.get("seq", 0) >= 4)):
-        view.apply(frame)
+    view = ReplyView.of(await socket.recv_until(lambda f: f.get("seq", 0) >= 4))
     await socket.close()
 
     await asyncio.sleep(0.2)

@@ -109,9 +109,7 @@ async def test_two_tabs_on_one_conversation_both_see_the_reply(alice, upstream):
 
     views = []
     for socket in (first, second):
-        view = ReplyView()
-        for frame in frames_of(await socket.recv_reply_end()):
-            view.apply(frame)
+        view = ReplyView.of(await socket.recv_reply_end())
         views.append(view)
     assert views[0].text == views[1].text == "one two three"
     await first.close()
@@ -196,9 +194,7 @@ async def test_a_refusal_is_shown_as_the_reply(alice, upstream):
     )
     socket = await Socket.open_as(alice)
     await socket.send({"type": "send", "conversation": None, "content": "bad"})
-    view = ReplyView()
-    for frame in frames_of(await socket.recv_reply_end()):
-        view.apply(frame)
+    view = ReplyView.of(await socket.recv_reply_end())
     assert view.text == "I can't help with that."
     await socket.close()
 

@@ -10,7 +10,7 @@ from chat import broadcast, replies
 from chat.models import Message
 from tests.test_tool_loop import tool_call_reply
 from tests.upstream_server import text_reply
-from tests.ws import ReplyView, Socket, frames_of
+from tests.ws import ReplyView, Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,9 +120,7 @@ async def test_a_socket_that_fails_is_dropped_and_the_others_still_get_every_fra
             raise ConnectionResetError("gone")
 
     broadcast.subscribe(conversation, Broken())
-    view = ReplyView()
-    for frame in frames_of(await good.recv_reply_end()):
-        view.apply(frame)
+    view = ReplyView.of(await good.recv_reply_end())
     assert view.text == "".join(f"w{i} " for i in range(40)) and view.status == "complete"
     assert not any(isinstance(s, Broken) for s in broadcast._subscribers.get(conversation, ()))
     await good.close()
@@ -143,9 +141,7 @@ async def test_faults_in_many_replies_at_once_lose_nothing_of_the_others(
 
     async def one(socket: Socket) -> ReplyView:
         await socket.send({"type": "send", "conversation": None, "content": "go"})
-        view = ReplyView()
-        for frame in frames_of(await socket.recv_reply_end(timeout=20)):
-            view.apply(frame)
+        view = ReplyView.of(await socket.recv_reply_end(timeout=20))
         return view
 
     views = await asyncio.gather(*(one(socket) for socket in sockets))

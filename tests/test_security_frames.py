@@ -110,10 +110,7 @@ async def test_a_5_mb_reply_streams_in_frames_under_the_limit(alice, upstream):
     upstream.queue(text_reply([HOSTILE[i : i + 150_000] for i in range(0, len(HOSTILE), 150_000)]))
     socket = await open_measured(alice)
     await socket.send({"type": "send", "conversation": None, "content": "a lot"})
-    view = ReplyView()
-    for frame in await socket.recv_reply_end(timeout=60):
-        if frame["type"] == "frame":
-            view.apply(frame)
+    view = ReplyView.of(await socket.recv_reply_end(timeout=60))
     assert view.text == HOSTILE and view.status == "complete"
     assert max(socket.sizes) < FRAME_LIMIT
     assert (await Message.objects.aget(role="assistant")).content == HOSTILE
@@ -136,10 +133,7 @@ async def test_a_late_socket_gets_a_5_mb_reply_in_pieces_under_the_limit(alice, 
             await asyncio.sleep(0.1)
     late = await open_measured(alice)
     await late.send({"type": "open", "conversation": conversation})
-    view = ReplyView()
-    for frame in await late.recv_reply_end(timeout=60):
-        if frame["type"] == "frame":
-            view.apply(frame)
+    view = ReplyView.of(await late.recv_reply_end(timeout=60))
     assert view.text == HOSTILE
     assert max(late.sizes) < FRAME_LIMIT
     assert sum(1 for size in late.sizes if size > TEXT_PIECE) > 3  # it came in pieces
@@ -226,10 +220,7 @@ async def test_a_reply_longer_than_allowed_ends_in_words_with_what_arrived_kept(
     upstream.queue(text_reply(pieces))
     socket = await Socket.open_as(alice)
     await socket.send({"type": "send", "conversation": None, "content": "go on and on"})
-    view = ReplyView()
-    for frame in await socket.recv_reply_end():
-        if frame["type"] == "frame":
-            view.apply(frame)
+    view = ReplyView.of(await socket.recv_reply_end())
     assert view.status == "error" and "more than 1,000 characters" in view.error
     assert view.text == "".join(pieces[:11])  # up to the piece that went past
     reply = await Message.objects.aget(role="assistant")

@@ -25,7 +25,7 @@ from django.utils import timezone
 from chat import paging, running
 from chat.models import Conversation, Message
 from tests.upstream_server import DONE, USAGE, Reply, chunk, text_reply
-from tests.ws import ReplyView, Socket, frames_of
+from tests.ws import ReplyView, Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -257,9 +257,7 @@ async def test_while_his_reply_streams_each_frame_naming_it_changes_and_shows_no
     assert his == missing == expected
     assert running.get(bobs.conversation) is not None  # still being written
     assert await socket.nothing()
-    view = ReplyView()
-    for frame in frames_of(await bobs_socket.recv_reply_end()):
-        view.apply(frame)
+    view = ReplyView.of(await bobs_socket.recv_reply_end())
     assert (view.status, view.text) == ("complete", "".join(f"w{i} " for i in range(WORDS)))
     assert await socket.nothing()  # not one of bob's frames, even the last
 

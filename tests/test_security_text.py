@@ -67,10 +67,7 @@ async def test_a_reply_holding_such_text_is_kept_with_a_replacement(alice, upstr
     upstream.queue(hostile_reply())
     socket = await Socket.open_as(alice)
     await socket.send({"type": "send", "conversation": None, "content": "hi"})
-    view = ReplyView()
-    for frame in await socket.recv_reply_end():
-        if frame["type"] == "frame":
-            view.apply(frame)
+    view = ReplyView.of(await socket.recv_reply_end())
     reply = await Message.objects.aget(role="assistant")
     assert view.status == reply.status == "complete"
     assert view.text == reply.content == "a\ufffdb\ufffdc"

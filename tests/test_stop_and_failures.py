@@ -6,7 +6,7 @@ import pytest
 
 from chat.models import Message
 from tests.upstream_server import Reply, chunk, error_reply, text_reply
-from tests.ws import ReplyView, Socket, frames_of
+from tests.ws import ReplyView, Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,9 +19,7 @@ async def ask(alice, content: str = "hello") -> tuple[Socket, int]:
 
 async def finished_reply(socket: Socket, seen: list[dict] = ()) -> tuple[ReplyView, Message]:
     """The reply as the page shows it at its end (`seen`: the frames already received)."""
-    view = ReplyView()
-    for frame in frames_of([*seen, *await socket.recv_reply_end()]):
-        view.apply(frame)
+    view = ReplyView.of([*seen, *await socket.recv_reply_end()])
     reply = await Message.objects.aget(role="assistant")
     await socket.close()
     return view, reply

@@ -310,9 +310,7 @@ async def test_stop_during_a_tool_keeps_a_whole_history(alice, upstream):
         )
     )
     await socket.send({"type": "stop", "conversation": conversation_id})
-    view = ReplyView()
-    for frame in frames_of(await socket.recv_reply_end()):
-        view.apply(frame)
+    view = ReplyView.of(await socket.recv_reply_end())
     # The call's new state may come in the last frame or in one just before it.
     assert view.status == "stopped" and view.tools[0]["state"] == "stopped"
     asked, result = await replies()

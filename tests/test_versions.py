@@ -93,9 +93,7 @@ async def test_regenerate_adds_a_version_shown_in_place_of_the_old_one(alice, up
         2,
     )
     assert "versions" not in branch[1]  # a message with no other version says nothing
-    view = ReplyView()
-    for frame in frames_of(frames):
-        view.apply(frame)
+    view = ReplyView.of(frames)
     assert (view.status, view.text) == ("complete", "Why did the chicken")
     # The provider is asked with the branch up to the question, not the old answer.
     assert upstream.requests[-1]["body"]["messages"] == [

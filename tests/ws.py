@@ -113,6 +113,14 @@ class ReplyView:
     error: str = ""
     applied: int = 0
 
+    @classmethod
+    def of(cls, events: list[dict]) -> ReplyView:
+        """The reply as a page shows it once these events are in (other events skipped)."""
+        view = cls()
+        for frame in frames_of(events):
+            view.apply(frame)
+        return view
+
     def apply(self, frame: dict) -> None:
         if frame["seq"] <= self.last_seq:
             return
