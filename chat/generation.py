@@ -152,7 +152,6 @@ class Generation:
         self._tail_start = 0  # the UTF-16 offset the tail starts at
         self._joined, self._joined_length = "", 0  # the text whole, as `text` last joined it
         self._unsent: list[str] = []  # the end of it, not yet in a frame
-        self._unsent_chars = 0
         self.length = 0  # of the text, in UTF-16 code units
         self.checkpointed = 0  # how much of it the last checkpoint wrote (chat.running)
         self._sent_length = 0
@@ -176,7 +175,6 @@ class Generation:
         self._tail.append(text)
         self._tail_chars += len(text)
         self._unsent.append(text)
-        self._unsent_chars += len(text)
         self.length += utf16_length(text)
         if self._tail_chars >= TEXT_PIECE:
             self._make_blocks()
@@ -308,7 +306,6 @@ class Generation:
         if self._unsent:
             text = "".join(self._unsent)
             self._unsent.clear()
-            self._unsent_chars = 0
             frame["offset"] = self._sent_length
             frame["text"] = text
             self._sent_length += utf16_length(text)
@@ -343,14 +340,8 @@ class Generation:
         A Stop meanwhile waits until the frame is sent (see stop): a numbered frame cut off
         halfway would leave a gap in every browser.
         """
-        if not self._may_send_here():
-            return
-        if self._unsent_chars > TEXT_PIECE:
-            # The task has just parsed a long read: let the others run before this much is
-            # encoded and sent, as when the publisher sent it in a turn of its own.
-            await asyncio.sleep(0)
-            if not self._may_send_here():
-                return
+        if not self.frame_due or self.flushing or self.finished:
+            return  # nothing due; or the publisher is sending, and goes round again for it
         self._sending_here = True
         try:
             await self.flush()
@@ -359,11 +350,6 @@ class Generation:
             if self._stop_after_send and self.task is not None:
                 self._stop_after_send = False
                 self.task.cancel()
-
-    def _may_send_here(self) -> bool:
-        """A frame is due, and the publisher is not sending (else it goes round again for
-        it), and the round is not over (its last frame is the save's)."""
-        return self.frame_due and not self.flushing and not self.finished
 
     async def _send(self, frames: list[Frame]) -> None:
         for frame in frames:
