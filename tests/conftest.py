@@ -5,6 +5,7 @@ import shutil
 import pytest
 from django.test import Client
 
+from tests.live import close_context
 from tests.upstream_server import FakeUpstream
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -139,5 +140,5 @@ def render_page(browser):
     page.goto(site.url + "/tests/harness/render.html")
     page.wait_for_function("window.harnessReady === true")
     yield page
-    context.close()
+    close_context(context)
     site.close()

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,7 +147,25 @@ def browser_page(browser, **options):
     try:
         yield page
     finally:
-        context.close()
+        close_context(context)
+
+
+def close_context(context) -> None:
+    """Close a browser context once its pages have stopped what they were doing.
+
+    Each page is first sent to about:blank, within Playwright's own timeout: a navigation
+    still loading ends, and so does the page's socket to the site, which would otherwise
+    count against the next test's per-user limit until the close. Closing contexts whose
+    pages were still busy (just redirected by a logout, or refused a socket) hung twice
+    in 7 December's CI runs, until pytest-timeout failed the test 600 s later.
+    """
+    from playwright.sync_api import Error
+
+    for page in context.pages:
+        # A page that crashed or closed meanwhile raises: closing the context still ends it.
+        with suppress(Error):
+            page.goto("about:blank", timeout=10_000)
+    context.close()
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests import ws as ws_frames
-from tests.live import create_user, log_in, send, start_site
+from tests.live import close_context, create_user, log_in, send, start_site
 from tests.test_tool_loop import tool_call_reply
 from tests.upstream_server import error_reply, text_reply
 
@@ -319,7 +319,7 @@ def test_the_demo_model_streams_on_a_fresh_install(browser, tmp_path):
         page.locator("details.tool-call summary").click()
         assert '"result": 84' in page.locator("details.tool-call").inner_text()
         page.screenshot(path=str(tmp_path / "demo-tool.png"))
-        context.close()
+        close_context(context)
     finally:
         demo.stop()
 
@@ -435,7 +435,7 @@ def test_a_reconnect_leaves_finished_messages_as_they_were(browser, page, site, 
         send(elsewhere, "Are you sure?")
         elsewhere.wait_for_selector("article[data-role=assistant] >> text=Still 42.")
     finally:
-        other.close()
+        close_context(other)
     page.context.set_offline(False)
 
     # The history brings what was missed; what the page had stays the very same nodes.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live import browser_page, log_in, running_site, send
+from tests.live import browser_page, close_context, log_in, running_site, send
 from tests.upstream_server import error_reply, text_reply
 
 pytestmark = pytest.mark.browser
@@ -268,7 +268,7 @@ def test_the_action_row_is_there_on_a_phone(browser, site, live_upstream):
     regenerate.tap()
     page.wait_for_selector(f"{REPLY} >> text=Tapped")
     assert versions(page, REPLY) == "2 / 2"
-    context.close()
+    close_context(context)
 
 
 def test_an_edit_sent_while_a_reply_is_written_keeps_its_text_and_waits(page, site, live_upstream):

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.providers.http import UpstreamError
-from tests.live import log_in, running_site, send
+from tests.live import close_context, log_in, running_site, send
 from tests.test_upstream import streamed
 from tests.upstream_server import error_reply, text_reply
 
@@ -165,7 +165,7 @@ def test_the_demo_banner_is_one_line_on_a_phone_and_stays_dismissed(browser, dem
         expect(page.locator("#demo-banner")).to_be_hidden()
         assert page.evaluate("localStorage.getItem('chat.demoBannerDismissed')") == "1"
     finally:
-        context.close()
+        close_context(context)
     # A wide screen still says how to leave demo mode.
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     page = context.new_page()
@@ -173,4 +173,4 @@ def test_the_demo_banner_is_one_line_on_a_phone_and_stays_dismissed(browser, dem
         log_in(page, demo, "newcomer", "newcomer-password-1")
         expect(page.locator("#demo-banner")).to_contain_text("OPENAI_API_KEY")
     finally:
-        context.close()
+        close_context(context)

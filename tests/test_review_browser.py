@@ -4,7 +4,7 @@ sees the read on the conversation's page. tests/test_review.py holds the rest.""
 
 import pytest
 
-from tests.live import log_in, start_site
+from tests.live import close_context, log_in, start_site
 
 # ---------------------------------------------------------------- in a real browser
 
@@ -73,4 +73,4 @@ def test_a_reviewer_reads_gives_a_reason_and_the_user_sees_it(browser, review_si
     assert "rita" not in page.content()
     assert note.evaluate("e => getComputedStyle(e).fontSize") == "13px"  # styled: CSS loaded
     assert problems == []
-    context.close()
+    close_context(context)

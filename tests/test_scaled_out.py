@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests import services
-from tests.live import log_in, send
+from tests.live import close_context, log_in, send
 from tests.test_browser import CODE_REPLY, pieces
 from tests.upstream_server import text_reply
 
@@ -26,7 +26,7 @@ def pages(browser):
     contexts = [browser.new_context(), browser.new_context()]
     yield [context.new_page() for context in contexts]
     for context in contexts:
-        context.close()
+        close_context(context)
 
 
 def start_on_first_open_on_second(two_sites, pages, message: str, written: str, seen: str):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.live import create_user, log_in, start_site
+from tests.live import close_context, create_user, log_in, start_site
 
 pytestmark = pytest.mark.browser
 SEED_SCRIPT = """
@@ -53,7 +53,7 @@ def search_page(browser, search_site):
     log_in(page, search_site)
     yield page
     assert page.errors == []
-    context.close()
+    close_context(context)
 
 
 def results_of(page) -> list[str]:

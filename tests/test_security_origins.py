@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 
 from chatsite.asgi import application
 from tests.conftest import session_cookie
-from tests.live import create_user, free_port, log_in, start_site
+from tests.live import close_context, create_user, free_port, log_in, start_site
 
 # Not module-wide: the browser test below must not hold the database from inside its event loop.
 with_db = pytest.mark.django_db(transaction=True)
@@ -268,5 +268,5 @@ def test_in_chromium_a_page_on_another_port_cannot_open_the_socket(
         assert page.title() == "refused"
         assert "Websocket refused: origin ['http://127.0.0.1:" in site.log.read_text()
     finally:
-        context.close()
+        close_context(context)
         site.stop()

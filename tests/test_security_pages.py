@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.live import log_in, running_site, send
+from tests.live import close_context, log_in, running_site, send
 from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def site(tmp_path_factory, live_upstream):
 def context(browser):
     context = browser.new_context()
     yield context
-    context.close()
+    close_context(context)
 
 
 def test_a_message_over_the_limit_is_refused_in_words_and_the_draft_kept(
@@ -68,7 +68,7 @@ def test_a_page_past_the_socket_limit_says_so(site, browser):
         assert "2 pages of this site open" in notice.inner_text()
     finally:
         for context in contexts:
-            context.close()
+            close_context(context)
 
 
 def test_logging_out_in_one_tab_sends_the_other_to_the_login_page(site, context):

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from chat import models, paging
 from chat.models import Conversation, Message
-from tests.live import browser_page, log_in, running_site, send
+from tests.live import browser_page, close_context, log_in, running_site, send
 from tests.test_protocol_shapes import check
 from tests.test_sidebar_paging import every_page, listed_ids, many, next_cursor
 from tests.upstream_server import text_reply
@@ -590,5 +590,5 @@ def test_another_user_never_sees_a_deleted_conversation_or_its_undo(page, site, 
         assert refused.status == 410
         assert state(site, "Private") == "deleted 1"
     finally:
-        other.close()
+        close_context(other)
     assert page.errors == []

@@ -3,7 +3,7 @@ sees the tokens of the reply, drawn as a bar, and the CSP refuses nothing on the
 
 import pytest
 
-from tests.live import log_in, running_site, send
+from tests.live import close_context, log_in, running_site, send
 from tests.upstream_server import text_reply
 
 pytestmark = pytest.mark.browser
@@ -42,4 +42,4 @@ def test_a_users_usage_page_shows_the_reply_they_had(site, browser, live_upstrea
     assert sum(1 for h in heights if h > 0) == 1  # today's, the only day with use
     assert "0.0250" in page.inner_text(".usage-total")  # 11 in at 1000, 7 out at 2000 a million
     assert refused == []
-    context.close()
+    close_context(context)
