@@ -13,11 +13,11 @@ import json
 import logging
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from chat import broadcast, limits, replies, running, sessions
+from chat.database import database_sync_to_async
 from chat.frames import history_parts
 from chat.models import Conversation, Message, has_unstorable, title_from_message
 from chat.pacing import Slices

@@ -9,13 +9,13 @@ from datetime import timedelta
 from itertools import pairwise
 from typing import Literal
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from chat import broadcast, limits, quotas
+from chat.database import database_sync_to_async
 from chat.models import (
     TOOL_STATUS_OF_STATE,
     Conversation,

@@ -5,13 +5,13 @@ expired or the password has changed."""
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 
 from chat import broadcast
+from chat.database import database_sync_to_async
 
 RECHECK = 30  # seconds between checks of an open socket's session
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chat.database import database_sync_to_async
 from chat.models import Conversation, Message, title_from_message
 from chat.providers import stream_completion
 from chat.providers.assembler import StreamAssembler

@@ -9,13 +9,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 # Set up Django (apps, models) before anything imports the consumers and their models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.auth import CookieMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import SessionMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_backends  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
+from chat.database import AuthMiddleware  # noqa: E402
 from chat.providers import DEMO, PROVIDERS  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.origins import SameOriginValidator  # noqa: E402
@@ -24,7 +26,10 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Only pages of this site's own origin (scheme, host and port) may open a socket.
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Channels' AuthMiddlewareStack, its user read as chat.database reads.
+        "websocket": SameOriginValidator(
+            CookieMiddleware(SessionMiddleware(AuthMiddleware(URLRouter(websocket_urlpatterns))))
+        ),
     }
 )
 

@@ -101,6 +101,13 @@ if _database_url:
     DATABASES = {"default": _database}
 else:
     DATABASES = {"default": _SQLITE_DEFAULT}
+# Threads that database work called from async code runs on (chat/database.py): one for
+# SQLite, which takes one writer at a time; two for a database server, so that one's wait
+# for the server's answer overlaps the other's work. More than two contended for the GIL
+# and for the row of a user starting many replies (docs/benchmarks.md).
+CHAT_DATABASE_THREADS = env_int(
+    "CHAT_DATABASE_THREADS", 1 if "sqlite" in DATABASES["default"]["ENGINE"] else 2
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -20,6 +20,7 @@ BAD_VALUES = [
     ("REDIS_URL", "http://localhost:6379"),
     ("DATABASE_URL", "nonsense://what"),
     ("CHAT_TOOLS", "calculator,calculater"),
+    ("CHAT_DATABASE_THREADS", "0"),
 ]
 
 
@@ -35,7 +36,8 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
             "-c",
             "import django; django.setup(); from django.conf import settings;"
             " print(settings.DATABASES['default']['ENGINE'], settings.CHANNEL_LAYERS['default']"
-            "['BACKEND'], settings.CHAT_DEMO_MODE, settings.OPENAI_BASE_URL)",
+            "['BACKEND'], settings.CHAT_DEMO_MODE, settings.OPENAI_BASE_URL,"
+            " settings.CHAT_DATABASE_THREADS)",
         ],
         cwd=ROOT,
         env=clean | {"DJANGO_SETTINGS_MODULE": "chatsite.settings"} | env,
@@ -59,7 +61,8 @@ def test_the_defaults_need_no_services_and_use_the_demo_model():
     assert result.stdout.split() == [
         "django.db.backends.sqlite3",
         "channels.layers.InMemoryChannelLayer",
-        "True",  # and no base URL: the demo model answers
+        "True",  # and no base URL (empty): the demo model answers
+        "1",  # SQLite takes one writer at a time: one database thread
     ]
 
 
@@ -75,6 +78,7 @@ def test_database_url_and_redis_url_switch_to_the_scaled_out_setup():
         "channels_redis.core.RedisChannelLayer",
         "False",
         "https://api.openai.com/v1",
+        "2",  # threads whose waits for the database server overlap (chat/database.py)
     ]
 
 
