@@ -69,7 +69,7 @@ async def test_a_call_that_waits_holds_up_neither_the_loop_nor_the_other_threads
         await stuck
 
 
-async def test_the_function_itself_is_still_there_to_call_in_a_thread():
+async def test_a_wrapped_function_keeps_the_function_itself_as_func():
     from chat import sessions
 
     # bench/begin.py and tests call the wrapped functions directly, on their own thread.
