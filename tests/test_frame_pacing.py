@@ -49,7 +49,10 @@ async def test_a_fast_stream_gets_at_most_one_frame_per_interval(alice, upstream
     pieces = [f"w{i} " for i in range(60)]  # one every 20 ms: ten per interval
     timed = await frames_with_times(alice, upstream, pieces, pause=0.02)
     with_text = [frame for _, frame in timed if frame.get("text")]
-    assert len(with_text) <= 1.2 / INTERVAL + 2  # 1.2 s of tokens
+    # A frame per interval over the time the tokens took: 1.2 s, and more on a busy machine,
+    # where each 20 ms pause runs over (8 frames failed a bound of 1.2 s once in CI).
+    took = timed[-1][0] - timed[0][0]
+    assert len(with_text) <= took / INTERVAL + 2 < len(pieces) / 2
     # The last frame is the save's, sent when the reply ends, not paced.
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(timed[:-1])]
     # Arrival times, so a little less than the interval when one frame was read late.
