@@ -10,6 +10,7 @@ import time
 import pytest
 
 from chat.models import Conversation, Message
+from chat.pacing import yield_to_others
 from tests.test_security_frames import HOSTILE
 from tests.test_tool_loop import tool_call_reply
 from tests.upstream_server import DONE, Reply, chunk, text_reply
@@ -155,6 +156,17 @@ async def test_a_tool_call_of_brackets_and_a_flood_of_big_frames(alice, upstream
     probe.check()
     for s in (socket, flood):
         await s.close()
+
+
+async def test_a_pause_lets_a_timer_that_came_due_run_before_the_task_goes_on():
+    # After asyncio.sleep(0) the loop runs the task again before the timers (and sockets)
+    # of its next turn: a sliced job's two slices ran back to back, and the probe between.
+    order = []
+    asyncio.get_running_loop().call_later(0, order.append, "timer")
+    time.sleep(0.002)  # the slice's work: the timer comes due meanwhile
+    await yield_to_others()
+    order.append("task")
+    assert order == ["timer", "task"]
 
 
 async def test_a_healthy_stream_keeps_its_pace_beside_a_hostile_one(alice, bob, upstream):

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from chat.pacing import yield_to_others
 from chat.providers.assembler import StreamError
 from chat.providers.network import AsyncioTransport
 from chat.providers.sse import MAX_EVENT_CHARS, EventTooLarge, ServerSentEvent, aiter_sse
@@ -135,6 +136,9 @@ EVENT_TOO_LARGE = (
 # could keep this task running for as long as its buffer lasts. Past this much time without
 # a pause, the stream lets the other tasks on the loop run (docs/security.md: the 20 ms rule).
 SLICE = 0.005  # seconds
+# An event this long (in characters) is work enough for a slice of its own: reading and
+# decoding it, then parsing, keeping and relaying it. The stream pauses before and after.
+LARGE_EVENT = 65_536
 
 
 async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
@@ -168,7 +172,7 @@ async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent
         while True:
             waiting_since = loop.time()
             if waiting_since - slice_began > SLICE:
-                await asyncio.sleep(0)
+                await yield_to_others()
                 slice_began = waiting_since = loop.time()
             try:
                 # Only parsed events count as progress: keep-alive comments never reach here.
@@ -185,7 +189,12 @@ async def read_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent
                     ) from None
                 raise
             waiting_since = None
+            large = len(event.data) >= LARGE_EVENT
+            if large:
+                await yield_to_others()
             yield event
+            if large:
+                slice_began = -math.inf  # pause before reading the next one
     finally:
         timer.cancel()
 
