@@ -11,25 +11,12 @@ from __future__ import annotations
 
 import asyncio
 
+from chat.providers.network import yield_to_others
+
 # Several sliced jobs may run in one turn of the loop (a snapshot beside a reply's own
 # events and frames), and the 20 ms rule is for the turn: 5 ms slices summed past it on
 # this machine (tests/test_security_event_loop.py::test_a_late_socket_on_a_5_mb_reply).
 SLICE = 0.002  # seconds of work between two pauses
-
-
-async def yield_to_others() -> None:
-    """Let everything else that is ready run before this task goes on: other tasks, and
-    the sockets' data and the timers that came due while it ran.
-
-    `asyncio.sleep(0)` does not do that: the loop runs a task it puts back before the
-    sockets and timers of its next turn, so two slices of one job could run back to back,
-    and a frame or a timer waited for both (a 2.5 times slower machine measured 20-25 ms in
-    tests/test_security_event_loop.py). A timer of no length comes after all of those.
-    """
-    await asyncio.sleep(_AFTER_THE_REST)
-
-
-_AFTER_THE_REST = 1e-9  # seconds: a timer, so the loop runs it after its sockets and timers
 
 
 class Slices:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from chat.models import Conversation, Message
-from chat.pacing import yield_to_others
+from chat.providers.network import yield_to_others
 from tests.test_security_frames import HOSTILE
 from tests.test_tool_loop import tool_call_reply
 from tests.upstream_server import DONE, Reply, chunk, text_reply

@@ -22,9 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-from chat.pacing import yield_to_others
 from chat.providers.assembler import StreamError
-from chat.providers.network import AsyncioTransport
+from chat.providers.network import AsyncioTransport, yield_to_others
 from chat.providers.sse import MAX_EVENT_CHARS, EventTooLarge, ServerSentEvent, aiter_sse
 
 log = logging.getLogger(__name__)
